@@ -1,0 +1,142 @@
+"""Every setting of the suite, read once and validated.
+
+Precedence, lowest first: built-in default < behave.ini [behave.userdata] < environment
+variable < ``behave -D key=value``. The command line wins because it is the most deliberate.
+Each key's environment variable is ``CHAT_SUITE_<KEY>``; a few keys also answer to the names
+backend teams already use (BACKEND_WS_URL, JWT_SECRET, MY_AUTH_TOKEN, JWT_ALGORITHM).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from typing import Mapping
+from urllib.parse import urlparse
+
+from support.vocabulary import available_dialects
+
+ENV_PREFIX = "CHAT_SUITE_"
+ALIASES = {  # key -> extra environment names, first found wins (after CHAT_SUITE_<KEY>)
+    "ws_url": ("BACKEND_WS_URL",),
+    "jwt_secret": ("JWT_SECRET", "MY_AUTH_TOKEN"),
+    "jwt_algorithm": ("JWT_ALGORITHM",),
+}
+TRUE = {"1", "true", "yes", "on"}
+FALSE = {"0", "false", "no", "off", ""}
+
+
+class ConfigError(ValueError):
+    """A setting has a value the suite cannot use; the message names the key and where it came from."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    backend: str = "live"                # "live" (a running backend) or "reference" (start the bundled one)
+    ws_url: str = "ws://localhost:8000/chat/ws"
+    jwt_secret: str = "reference-backend-dev-secret-change-me"
+    jwt_algorithm: str = "HS256"
+    token_transport: str = "query"       # "query" (?token=) or "header" (Authorization: Bearer)
+    customer_id: int = 1
+    other_customer_id: int = 2
+    email: str = "acceptance@example.com"
+    dialect: str = "v2"
+    strict_events: bool = False          # fail on unknown event types instead of reporting them
+    timeout: float = 20.0                # seconds: any single wait
+    connect_timeout: float = 5.0
+    quiet_window: float = 1.0            # seconds of silence that prove "nothing more arrives"
+    scenario_budget: float = 120.0       # seconds: the watchdog ends a scenario that takes longer
+    model: str = "gpt-4o-mini"
+    temperature: float = 0.1
+    chat_prompt: str = "Say hello in 3 words"
+    tts_prompt: str = "Say hello in 3 words"
+    tools_prompt: str = "Generate an image of a red bicycle"
+    long_prompt: str = "Write a long story about a lighthouse keeper"
+    agent_profile: str = ""
+    tts_provider: str = ""
+    tts_voice: str = ""
+    min_text_chunks: int = 2             # "streams in several chunks"
+    require_tool_results: bool = True
+    reports_dir: str = "reports"
+    # Reference backend only (ignored against a live backend).
+    reference_chunk_delay: float = 0.02
+    reference_auth_at: str = "first_frame"
+    reference_faults: str = ""
+    reference_db: str = ""
+
+    @property
+    def is_reference(self) -> bool:
+        return self.backend == "reference"
+
+    def redacted(self) -> dict:
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["jwt_secret"] = redact(self.jwt_secret)
+        return out
+
+
+def redact(secret: str) -> str:
+    """Show enough of a secret or token to recognise it, never the whole of it."""
+    if not secret:
+        return "(empty)"
+    return f"{secret[:6]}…({len(secret)} chars)" if len(secret) > 6 else "…" * 3
+
+
+def _convert(key: str, raw: str, default, origin: str):
+    try:
+        if isinstance(default, bool):
+            low = str(raw).strip().lower()
+            if low in TRUE:
+                return True
+            if low in FALSE:
+                return False
+            raise ValueError("expected true/false")
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            value = float(raw)
+            if value <= 0:
+                raise ValueError("must be positive")
+            return value
+    except ValueError as exc:
+        raise ConfigError(f"setting {key}={raw!r} (from {origin}) is not valid: {exc}") from None
+    return str(raw)
+
+
+def load(userdata: Mapping[str, str] | None = None, defines: Mapping[str, str] | None = None,
+         environ: Mapping[str, str] | None = None) -> Settings:
+    """Build Settings from behave.ini userdata, the environment and -D defines."""
+    userdata = dict(userdata or {})
+    defines = dict(defines or {})
+    environ = os.environ if environ is None else environ
+    known = {f.name: f for f in fields(Settings)}
+    unknown = sorted(set(defines) - set(known) - {"RUN_MANUAL_TESTS"})
+    if unknown:
+        raise ConfigError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    values = {}
+    for name, f in known.items():
+        default = f.default
+        raw, origin = None, None
+        if name in userdata:
+            raw, origin = userdata[name], "behave.ini"
+        for env_name in (ENV_PREFIX + name.upper(), *ALIASES.get(name, ())):
+            if env_name in environ:
+                raw, origin = environ[env_name], f"environment {env_name}"
+                break
+        if name in defines:
+            raw, origin = defines[name], f"-D {name}"
+        values[name] = default if raw is None else _convert(name, raw, default, origin)
+    settings = Settings(**values)
+    _validate(settings)
+    return settings
+
+
+def _validate(s: Settings) -> None:
+    if s.backend not in ("live", "reference"):
+        raise ConfigError(f"backend={s.backend!r}: use 'reference' (bundled backend) or 'live' (your backend)")
+    if s.token_transport not in ("query", "header"):
+        raise ConfigError(f"token_transport={s.token_transport!r}: use 'query' or 'header'")
+    url = urlparse(s.ws_url)
+    if url.scheme not in ("ws", "wss") or not url.hostname:
+        raise ConfigError(f"ws_url={s.ws_url!r} is not a ws:// or wss:// URL")
+    if s.dialect not in available_dialects():
+        raise ConfigError(f"dialect={s.dialect!r}: available dialects are {', '.join(available_dialects())}")
+    if s.reference_auth_at not in ("first_frame", "handshake"):
+        raise ConfigError(f"reference_auth_at={s.reference_auth_at!r}: use 'first_frame' or 'handshake'")

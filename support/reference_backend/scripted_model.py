@@ -1,0 +1,36 @@
+"""A deterministic stand-in for a language model: the reply is derived from the prompt."""
+from __future__ import annotations
+
+import random
+import re
+
+IMAGE_WORDS = re.compile(r"\b(image|picture|draw|drawing|photo|illustration|paint)\b", re.IGNORECASE)
+LONG_WORDS = re.compile(r"\b(long|story|essay|detailed)\b", re.IGNORECASE)
+
+_FILLER = ("The keeper climbed the stairs as the evening light faded over the water. "
+           "Each step echoed in the tower, and the lamp waited at the top, patient and bright. ")
+
+
+def reply_for(prompt: str) -> str:
+    """Short prompts get a short answer; prompts asking for something long get ~150 words."""
+    words = prompt.split()
+    topic = " ".join(words[:8]) if words else "nothing"
+    if LONG_WORDS.search(prompt):
+        return f"Here is a long answer to: {topic}. " + _FILLER * 6
+    return f"Hello there, friend! You asked: {topic}."
+
+
+def wants_image(prompt: str) -> bool:
+    return bool(IMAGE_WORDS.search(prompt))
+
+
+def chunk(text: str, rng: random.Random | None = None) -> list[str]:
+    """Split into word-sized chunks (or random sizes when an rng is given); joined they give text back."""
+    if rng is None:
+        return re.findall(r"\S+\s*|\s+", text)
+    out, i = [], 0
+    while i < len(text):
+        size = rng.randint(1, 12)
+        out.append(text[i:i + size])
+        i += size
+    return out

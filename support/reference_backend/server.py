@@ -1,0 +1,431 @@
+"""The reference backend: a real WebSocket server speaking protocol.md §1–§9.
+
+It serves each connection the way the production backend does: the reply runs as
+``asyncio.create_task(workflow)``, the next client frame is awaited in another task, and
+``asyncio.wait(..., return_when=FIRST_COMPLETED)`` picks whichever finishes first. That is
+what lets a cancel or a ping arrive while a reply streams.
+
+It shares nothing with the suite but the vocabulary: event names come from there, every rule
+here is written anew from protocol.md.
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import random
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from http import HTTPStatus
+from urllib.parse import parse_qs, urlparse
+
+import jwt
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+
+from support.reference_backend import media, scripted_model
+from support.reference_backend.storage import ChatStore
+from support.vocabulary import Dialect
+
+MODES = ("chat", "proactive", "realtime")
+
+
+@dataclass
+class Options:
+    secret: str = "reference-backend-dev-secret-change-me"
+    algorithm: str = "HS256"
+    auth_at: str = "first_frame"          # or "handshake": refuse the upgrade with 401
+    chunk_delay: float = 0.02             # seconds between streamed chunks
+    jitter: float = 0.0                   # up to this many extra seconds per frame, at random
+    random_chunks: bool = False           # chunks of random sizes instead of words
+    first_frame_timeout: float = 10.0
+    dialect: str = "v2"
+    db_path: str = ""
+    max_size: int = 1 * 2**20             # frames larger than this are refused with 1009
+    faults: set[str] = field(default_factory=set)
+    seed: int | None = None
+
+
+@dataclass
+class Request:
+    number: int
+    prompt: str
+    speech: bool
+    agent: bool
+    chat_id: str | None
+    request_type: str
+    speech_started: bool = False
+    committed: bool = False               # stored: too late to cancel
+
+
+class Unauthorized(Exception):
+    pass
+
+
+def authenticate(options: Options, headers, path: str) -> int:
+    """The customer id of a valid token (header first, then query), or Unauthorized."""
+    auth = headers.get("Authorization", "")
+    token = auth[7:].strip() if auth.lower().startswith("bearer ") else None
+    if not token:
+        token = (parse_qs(urlparse(path).query).get("token") or [None])[0]
+    if not token:
+        raise Unauthorized("no token")
+    faults = options.faults
+    verify = {"verify_exp": "accept_expired" not in faults}
+    try:
+        if "accept_alg_none" in faults and jwt.get_unverified_header(token).get("alg") == "none":
+            claims = jwt.decode(token, options={"verify_signature": False})
+        else:
+            claims = jwt.decode(token, options.secret, algorithms=[options.algorithm], options=verify)
+    except jwt.PyJWTError as exc:
+        raise Unauthorized(str(exc)) from None
+    customer = claims.get("id")
+    if customer is None and "accept_missing_id" in faults:
+        return 0
+    if not isinstance(customer, int) or isinstance(customer, bool):
+        raise Unauthorized("the id claim is missing or not an integer")
+    return customer
+
+
+def mode_of(path: str) -> str:
+    return (parse_qs(urlparse(path).query).get("mode") or ["chat"])[0]
+
+
+class Connection:
+    def __init__(self, ws: ServerConnection, options: Options, store: ChatStore, dialect: Dialect, rng: random.Random):
+        self.ws = ws
+        self.o = options
+        self.faults = options.faults
+        self.store = store
+        self.d = dialect
+        self.rng = rng
+        self.session_id = str(uuid.uuid4())
+        self.customer: int | None = None
+        self.workflow: asyncio.Task | None = None
+        self.current: Request | None = None
+        self.queue: list[dict] = []
+        self.requests = 0
+        self.tool_calls = 0
+
+    # -- sending --------------------------------------------------------------------------
+    async def emit(self, kind: str, **fields) -> None:
+        if self.o.jitter:
+            await asyncio.sleep(self.rng.uniform(0, self.o.jitter))
+        if "session_id" in self.d.events[kind].fields and "session_id" not in fields:
+            fields["session_id"] = self.session_id
+        await self.ws.send(json.dumps(self.d.encode(kind, **fields)))
+
+    async def pause(self) -> None:
+        await asyncio.sleep(self.o.chunk_delay)
+
+    # -- the connection's life ---------------------------------------------------------------
+    async def run(self) -> None:
+        if "stall_after_accept" in self.faults:
+            await self.ws.wait_closed()
+            return
+        if "no_ready" not in self.faults:
+            await self.emit("ready", version="2.0", session_id=None)
+        try:
+            first = await asyncio.wait_for(self.ws.recv(), self.o.first_frame_timeout)
+        except TimeoutError:
+            await self.ws.close(1008, "Initial message required")
+            return
+        if isinstance(first, str) and not _is_json(first):
+            await self.ws.close(1003, "Initial message must be JSON")
+            return
+        mode = mode_of(self.ws.request.path)
+        try:
+            if mode != "chat" and "modes_without_token" in self.faults:
+                self.customer = 0
+            else:
+                self.customer = authenticate(self.o, self.ws.request.headers, self.ws.request.path)
+        except Unauthorized:
+            await self.ws.close(4401, "Unauthorized")
+            return
+        if "no_ready" not in self.faults:
+            await self.emit("ready")
+        await self.handle(first)
+        await self.serve()
+
+    async def serve(self) -> None:
+        """The production pattern: workflow task and receive task, whichever completes first."""
+        receiver = asyncio.create_task(self.ws.recv())
+        try:
+            while True:
+                waiting = {receiver} | ({self.workflow} if self.workflow else set())
+                done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                if self.workflow in done:
+                    self.workflow = None
+                    self.current = None
+                    if self.queue:
+                        self.start(self.queue.pop(0))
+                if receiver in done:
+                    try:
+                        frame = receiver.result()
+                    except ConnectionClosed:
+                        return
+                    await self.handle(frame)
+                    receiver = asyncio.create_task(self.ws.recv())
+        finally:
+            receiver.cancel()
+            if self.workflow:
+                self.workflow.cancel()
+
+    # -- client frames -----------------------------------------------------------------------------
+    async def handle(self, frame: str | bytes) -> None:
+        if isinstance(frame, bytes):
+            await self.emit("error", stage="validation", message="Binary frames are not supported")
+            return
+        try:
+            data = json.loads(frame)
+        except ValueError:
+            if "invalid_json_kills" in self.faults:
+                await self.ws.close(1011, "Internal error")
+                return
+            await self.emit("error", stage="validation", message="Invalid payload")
+            return
+        if not isinstance(data, dict):
+            await self.emit("error", stage="validation", message="Invalid payload")
+            return
+        control = self.d.client_kind(data)
+        if control == "ping":
+            if "pong_blocked_while_streaming" in self.faults and self.workflow:
+                await asyncio.shield(self.workflow)
+            await self.emit("pong", timestamp=datetime.now(timezone.utc).isoformat())
+        elif control == "cancel":
+            await self.cancel()
+        elif control == "close_session":
+            if "close_session_ignored" in self.faults:
+                return
+            await self.emit("closing", reason="client_request")
+            await self.ws.close(1000, "Session closed by client")
+        elif "user_input" in data or "request_type" in data:
+            await self.accept_request(data)
+        else:
+            await self.emit("error", stage="validation", message=f"Unknown frame type {data.get('type')!r}")
+
+    async def accept_request(self, data: dict) -> None:
+        refusal = self.refusal(data)
+        if refusal:
+            await self.emit("error", stage=refusal[0], message=refusal[1])
+            return
+        if self.workflow:
+            self.queue.append(data)       # one request at a time per connection
+        else:
+            self.start(data)
+
+    def refusal(self, data: dict) -> tuple[str, str] | None:
+        """(stage, message) when the request cannot be served at all."""
+        prompt = _prompt_text(data)
+        if prompt is None:
+            return None if "no_prompt_silent" in self.faults else ("validation", "Prompt required")
+        if not prompt.strip():
+            return ("validation", "Prompt must not be blank")
+        customer = data.get("customer_id", self.customer)
+        if not isinstance(customer, int) or isinstance(customer, bool):
+            return ("validation", f"customer_id must be an integer, got {customer!r}")
+        if "cross_tenant" in self.faults:
+            return None
+        if customer != self.customer:
+            return ("authorization", "customer_id does not match the token")
+        chat_id = (data.get("user_input") or {}).get("session_id") or None
+        if chat_id:
+            owner = self.store.owner(chat_id)
+            if owner is not None and owner != self.customer:
+                return ("authorization", "this chat belongs to another customer")
+        return None
+
+    def start(self, data: dict) -> None:
+        self.requests += 1
+        settings = data.get("user_settings") or {}
+        request = Request(
+            number=self.requests,
+            prompt=_prompt_text(data) or "",
+            speech=bool((settings.get("tts") or {}).get("tts_auto_execute")),
+            agent=bool((settings.get("general") or {}).get("ai_agent_enabled")),
+            chat_id=(data.get("user_input") or {}).get("session_id") or None,
+            request_type=data.get("request_type", "text"),
+        )
+        self.current = request
+        self.workflow = asyncio.create_task(self.reply(request))
+
+    async def cancel(self) -> None:
+        request, workflow = self.current, self.workflow
+        if workflow is None or request is None or request.committed or "cancel_ignored" in self.faults:
+            return   # nothing running: no answer
+        if "stream_after_cancelled" in self.faults:
+            await self.emit("cancelled")
+            return   # …and the reply streams on
+        workflow.cancel()
+        try:
+            await workflow
+        except (asyncio.CancelledError, Exception):  # noqa: BLE001 - the reply is over either way
+            pass
+        self.workflow, self.current = None, None
+        await self.emit("cancelled")
+        if "store_cancelled" in self.faults:
+            record = self.store.append_exchange(self.customer, None, request.prompt, "(cancelled)")
+            await self.emit("db_operation_executed", record=record)
+        await self.emit("text_completed")
+        await self.emit("tts_completed" if request.speech else "tts_not_requested")
+        if "close_after_cancel" in self.faults:
+            await self.ws.close(1011, "Internal error")
+        if self.queue:
+            self.start(self.queue.pop(0))
+
+    # -- a reply --------------------------------------------------------------------------------------
+    async def reply(self, r: Request) -> None:
+        f = self.faults
+        text = scripted_model.reply_for(r.prompt)
+        chunks = scripted_model.chunk(text, self.rng if self.o.random_chunks else None)
+        if "late_working" not in f:
+            await self.emit("working", request_type=r.request_type)
+        await self.emit("model_in_use", model="scripted-1", provider="reference")
+        tool_events = await self.tool_events(r) if r.agent and scripted_model.wants_image(r.prompt) else []
+        if "tool_after_text_completed" not in f:
+            for kind, fields in tool_events:
+                await self.emit(kind, **fields)
+        if r.speech:
+            if "audio_before_tts_started" in f:
+                await self.emit("audio_chunk", audio=self.audio_for(chunks[0]))
+            await self.emit("tts_started", provider="reference", model="tone-1", voice="alloy", format="pcm_24000")
+            r.speech_started = True
+        audio_sent = 0
+        index = 0
+        for number, piece in enumerate(chunks, start=1):
+            index += 2 if ("chunk_index_gap" in f and number == 3) else 1
+            await self.emit("text_chunk", text=piece, chunk_index=index,
+                            **({"session_id": str(uuid.uuid4())} if "session_id_changes" in f and number > 1 else {}))
+            if "duplicate_chunk" in f and number == 2:
+                await self.emit("text_chunk", text=piece, chunk_index=index)
+            if "late_working" in f and number == 1:
+                await self.emit("working", request_type=r.request_type)
+            if r.speech and "tts_error_without_completed" not in f:
+                await self.emit("audio_chunk", audio=self.audio_for(piece))
+                audio_sent += 1
+            if number == 3 and "malformed_frame" in f:
+                await self.ws.send("{oops this is not json")
+            if number == 3 and "stall_mid_reply" in f:
+                await asyncio.Event().wait()
+            if number == 3 and "drop_mid_reply" in f:
+                self.ws.transport.abort()
+                await asyncio.Event().wait()
+            await self.pause()
+        full = text + (" (edited)" if "full_response_mismatch" in f else "")
+        await self.emit("text_generation_completed", full_response=full)
+        r.committed = True
+        await self.store_reply(r, text)
+        if r.speech:
+            await self.finish_speech(r, audio_sent)
+        if "no_text_completed" not in f:
+            await self.emit("text_completed")
+        if "double_text_completed" in f:
+            await self.emit("text_completed")
+        if "text_after_completed" in f:
+            await self.emit("text_chunk", text=" and one more thing", chunk_index=index + 1)
+        if "removed_event" in f:
+            await self.ws.send(json.dumps({"type": "complete", "content": ""}))
+        if "tool_after_text_completed" in f:
+            for kind, fields in tool_events:
+                await self.emit(kind, **fields)
+        if not r.speech:
+            await self.emit("tts_not_requested")
+
+    async def finish_speech(self, r: Request, audio_sent: int) -> None:
+        f = self.faults
+        if "tts_not_requested_with_speech" in f:
+            await self.emit("tts_not_requested")
+            return
+        if "tts_error_without_completed" in f:
+            await self.emit("tts_error", message="voice provider timed out", provider="reference")
+            return
+        count = audio_sent + (1 if "audio_count_mismatch" in f else 0)
+        await self.emit("tts_generation_completed", audio_chunk_count=count, text_chunk_count=audio_sent)
+        if "no_tts_completed" not in f:
+            await self.emit("tts_completed")
+
+    async def store_reply(self, r: Request, text: str) -> None:
+        chat_id = r.chat_id
+        if chat_id and self.store.owner(chat_id) is None:
+            if "unknown_chat_silent" not in self.faults:
+                await self.emit("error", stage="database", message=f"Chat session {chat_id} not found; starting a new one")
+            chat_id = None
+        if "history_id_not_reused" in self.faults:
+            chat_id = None
+        record = self.store.append_exchange(self.customer, chat_id, r.prompt, text)
+        await self.emit("db_operation_executed", record=record)
+
+    async def tool_events(self, r: Request) -> list[tuple[str, dict]]:
+        """generate_image: a tool_start and its tool_result carrying real PNG bytes."""
+        self.tool_calls += 1
+        call_id = f"call_{self.tool_calls}"
+        png = media.png_image(r.prompt)
+        start = ("tool_start", {"tool_name": "generate_image", "call_id": call_id, "tool_input": {"prompt": r.prompt},
+                                "display_text": "Generating an image", "provider": "reference"})
+        result_id = "call_unknown" if "tool_result_unknown_call" in self.faults else call_id
+        result = ("tool_result", {"tool_name": "generate_image", "call_id": result_id, "is_error": False,
+                                  "result": {"image_base64": base64.b64encode(png).decode(), "mime_type": "image/png",
+                                             "width": 64, "height": 64}})
+        f = self.faults
+        if "tool_without_result" in f:
+            return [start]
+        if "tool_result_before_call" in f:
+            return [result, start]
+        if "double_tool_result" in f:
+            return [start, result, result]
+        return [start, result]
+
+    def audio_for(self, piece: str) -> str:
+        if "audio_not_base64" in self.faults:
+            return "%%not-base64-audio%%"
+        pcm = media.pcm_tone(0.01 + 0.004 * len(piece))
+        return base64.b64encode(pcm).decode()
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+        return True
+    except ValueError:
+        return False
+
+
+def _prompt_text(data: dict) -> str | None:
+    prompt = (data.get("user_input") or {}).get("prompt")
+    if isinstance(prompt, str):
+        return prompt
+    if isinstance(prompt, list) and prompt:
+        return " ".join(str(p.get("text", "")) for p in prompt if isinstance(p, dict))
+    return None
+
+
+async def run_server(host: str, port: int, options: Options, store: ChatStore, started=None) -> None:
+    """Serve until cancelled; `started(url)` is called once the socket listens."""
+    dialect = Dialect.load(options.dialect)
+    rng = random.Random(options.seed)
+
+    def refuse_at_handshake(connection, request):
+        if urlparse(request.path).path != "/chat/ws":
+            return connection.respond(HTTPStatus.NOT_FOUND, "Not found: the chat socket is /chat/ws\n")
+        if mode_of(request.path) not in MODES:
+            return connection.respond(HTTPStatus.BAD_REQUEST, "Unknown mode\n")
+        if options.auth_at == "handshake":
+            try:
+                authenticate(options, request.headers, request.path)
+            except Unauthorized:
+                return connection.respond(HTTPStatus.UNAUTHORIZED, "Unauthorized\n")
+        return None
+
+    async def handler(ws: ServerConnection) -> None:
+        try:
+            await Connection(ws, options, store, dialect, rng).run()
+        except ConnectionClosed:
+            pass
+
+    async with serve(handler, host, port, process_request=refuse_at_handshake, max_size=options.max_size,
+                     ping_interval=20) as server:
+        bound = server.sockets[0].getsockname()
+        if started:
+            started(f"ws://{bound[0]}:{bound[1]}/chat/ws")
+        await asyncio.Future()

@@ -1,0 +1,378 @@
+"""The only socket code of the suite: connect, record, send, wait, close.
+
+Design: every connection lives on ONE background asyncio loop in a daemon thread, not on
+behave's loop. behave runs an event loop only while an async step executes; a client on that
+loop would stop reading between steps, so frames would sit in the kernel buffer and be stamped
+when the next step runs, and websocket pings would go unanswered. On the background loop a
+reader task is always awaiting the socket: each frame is stamped with the monotonic clock the
+moment it is read, keepalive pings are answered by the websockets library, and steps only
+*look* at the transcript. Steps await the public coroutines from any loop (they are bridged
+with run_coroutine_threadsafe); hooks use the blocking ``*_now`` variants.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from typing import Any, Callable
+from urllib.parse import urlencode, urlparse, urlunparse, parse_qsl
+
+import websockets
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+
+from support.config import Settings
+from support.tokens import describe as describe_token
+from support.transcript import CHAT_REQUEST, CLOSED, RAW, RECEIVED, SENT, Transcript
+from support.vocabulary import Dialect
+
+# -- failures that read differently ---------------------------------------------------------
+
+
+class SessionError(AssertionError):
+    """Base of every connection failure the suite reports (an AssertionError: the scenario fails)."""
+
+
+class BackendUnreachable(SessionError):
+    pass
+
+
+class HandshakeRejected(SessionError):
+    def __init__(self, message: str, status: int):
+        super().__init__(message)
+        self.status = status
+
+
+class ClosedByBackend(SessionError):
+    def __init__(self, message: str, code: int | None, reason: str):
+        super().__init__(message)
+        self.code, self.reason = code, reason
+
+
+class WaitTimeout(SessionError):
+    pass
+
+
+AUTH_CLOSE_CODES = {4401: "Unauthorized", 4403: "Forbidden", 1008: "policy violation"}
+
+
+def describe_close(code: int | None, reason: str) -> str:
+    if code is None:
+        return "the connection dropped without a close frame (1006)"
+    label = AUTH_CLOSE_CODES.get(code) or {1000: "normal", 1001: "going away", 1003: "unsupported data",
+                                           1009: "message too big", 1011: "internal error"}.get(code, "")
+    return f"close code {code}" + (f" ({label})" if label else "") + (f" reason {reason!r}" if reason else "")
+
+
+# -- the background loop ---------------------------------------------------------------------
+
+
+class _LoopThread:
+    _lock = threading.Lock()
+    _loop: asyncio.AbstractEventLoop | None = None
+
+    @classmethod
+    def loop(cls) -> asyncio.AbstractEventLoop:
+        with cls._lock:
+            if cls._loop is None or cls._loop.is_closed():
+                loop = asyncio.new_event_loop()
+                threading.Thread(target=loop.run_forever, name="chat-suite-sockets", daemon=True).start()
+                cls._loop = loop
+            return cls._loop
+
+
+async def _on_background(coro):
+    """Run a coroutine on the socket loop and await its result from whichever loop calls."""
+    future = asyncio.run_coroutine_threadsafe(coro, _LoopThread.loop())
+    return await asyncio.wrap_future(future)
+
+
+def _blocking(coro, timeout: float):
+    return asyncio.run_coroutine_threadsafe(coro, _LoopThread.loop()).result(timeout)
+
+
+# -- one connection ---------------------------------------------------------------------------
+
+
+class Session:
+    def __init__(self, settings: Settings, dialect: Dialect, name: str = "connection", *,
+                 token: str | None = None, transport: str | None = None, mode: str | None = None,
+                 url: str | None = None):
+        self.settings = settings
+        self.dialect = dialect
+        self.name = name
+        self.token = token
+        self.transport = transport or settings.token_transport
+        self.mode = mode
+        self.url = url or settings.ws_url
+        self.transcript = Transcript(name)
+        self.session_id: str | None = None
+        self._ws: ClientConnection | None = None
+        self._reader: asyncio.Task | None = None
+        self._changed: asyncio.Event | None = None
+
+    # -- public API (await from steps) --------------------------------------------------
+    async def open(self, learn_session_id: bool = True, strict: bool = True) -> "Session":
+        """Connect and handle the one- or two-frame websocket_ready handshake (protocol.md §1).
+
+        strict=False records a refusal in the transcript instead of raising (auth scenarios).
+        """
+        return await _on_background(self._open(learn_session_id, strict))
+
+    async def send_request(self, prompt: str, *, speech: bool = False, agent: bool = False,
+                           chat_id: str | None = None, customer_id: Any = None, request_type: str = "text",
+                           chat_history: list | None = None, overrides: dict | None = None):
+        frame = build_chat_request(self.settings, prompt, speech=speech, agent=agent, chat_id=chat_id,
+                                   customer_id=self.settings.customer_id if customer_id is None else customer_id,
+                                   request_type=request_type, chat_history=chat_history, overrides=overrides)
+        fields = {"prompt": prompt, "speech": speech, "agent": agent, "chat_id": chat_id}
+        return await _on_background(self._send(json.dumps(frame), CHAT_REQUEST, frame, fields))
+
+    async def send_control(self, kind: str):
+        frame = self.dialect.client_frame(kind)
+        return await _on_background(self._send(json.dumps(frame), kind, frame, {}))
+
+    async def send_json(self, frame: Any):
+        return await _on_background(self._send(json.dumps(frame), RAW, frame, {}))
+
+    async def send_raw(self, payload: str | bytes):
+        return await _on_background(self._send(payload, RAW, None, {}))
+
+    async def wait_for(self, predicate: Callable[[Transcript], Any], what: str, timeout: float | None = None):
+        """Wait until predicate(transcript) is truthy and return its value.
+
+        Raises WaitTimeout naming `what` with the transcript so far, or ClosedByBackend at once
+        if the connection ends first.
+        """
+        return await _on_background(self._wait_for(predicate, what, timeout or self.settings.timeout))
+
+    async def wait_closed(self, timeout: float | None = None):
+        """Wait for the connection to end; return the CLOSED entry."""
+        return await _on_background(self._wait_for(lambda tr: tr.closed(), "the connection to close",
+                                                   timeout or self.settings.timeout, allow_closed=True))
+
+    async def quiet(self, window: float | None = None) -> list:
+        """Listen for a bounded window; return what arrived in it (the negative checks' tool)."""
+        return await _on_background(self._quiet(window or self.settings.quiet_window))
+
+    async def close(self) -> None:
+        await _on_background(self._close())
+
+    def close_now(self, timeout: float = 5.0) -> None:
+        """Blocking close for hooks; never raises."""
+        try:
+            _blocking(self._close(), timeout)
+        except Exception:  # noqa: BLE001 - cleanup must not mask the scenario's own failure
+            pass
+
+    @property
+    def is_closed(self) -> bool:
+        return self.transcript.closed() is not None
+
+    # -- background-loop side --------------------------------------------------------------
+    def _target(self) -> tuple[str, dict]:
+        parts = urlparse(self.url)
+        query = dict(parse_qsl(parts.query))
+        headers = {}
+        if self.mode:
+            query["mode"] = self.mode
+        if self.token is not None:
+            if self.transport == "header":
+                headers["Authorization"] = f"Bearer {self.token}"
+            else:
+                query["token"] = self.token
+        return urlunparse(parts._replace(query=urlencode(query))), headers
+
+    def _record_close(self, how: str, detail: str, code: int | None = None, reason: str = "", status: int | None = None):
+        if self.transcript.closed() is None:
+            self.transcript.append(CLOSED, how, fields={"how": how, "detail": detail, "code": code,
+                                                        "reason": reason, "status": status})
+        if self._changed:
+            self._changed.set()
+
+    async def _open(self, learn_session_id: bool, strict: bool) -> "Session":
+        self._changed = asyncio.Event()
+        url, headers = self._target()
+        where = f"{self.settings.ws_url} ({self.name}, {describe_token(self.token)})"
+        try:
+            self._ws = await connect(url, additional_headers=headers, open_timeout=self.settings.connect_timeout,
+                                     max_size=32 * 2**20, close_timeout=2)
+        except InvalidStatus as exc:
+            status = exc.response.status_code
+            self._record_close("handshake rejected", f"HTTP {status}", status=status)
+            if strict:
+                raise HandshakeRejected(f"handshake rejected: the backend answered the upgrade of {where} with "
+                                        f"HTTP {status}", status) from None
+            return self
+        except (ConnectionRefusedError, OSError) as exc:
+            self._record_close("connection refused", str(exc))
+            if strict:
+                raise BackendUnreachable(f"connection refused: nothing accepts connections at {self.settings.ws_url} "
+                                         f"({exc}). Is the backend running? docker-compose up -d backend") from None
+            return self
+        except (TimeoutError, InvalidHandshake) as exc:
+            self._record_close("handshake failed", f"{type(exc).__name__}: {exc}")
+            if strict:
+                raise BackendUnreachable(f"the WebSocket handshake with {where} did not complete within "
+                                         f"{self.settings.connect_timeout} s ({type(exc).__name__}: {exc})") from None
+            return self
+        self._reader = asyncio.create_task(self._read(), name=f"reader:{self.name}")
+        try:
+            ready = await self._wait_for(lambda tr: tr.first("ready"), "websocket_ready", self.settings.timeout,
+                                         allow_closed=not strict)
+            if ready is None:
+                return self
+            self.session_id = ready.fields.get("session_id")
+            if self.session_id is None and learn_session_id:
+                # Two-frame handshake: the backend authenticates on the first client frame.
+                await self._send(json.dumps(self.dialect.client_frame("ping")), "ping", None, {})
+                second = await self._wait_for(
+                    lambda tr: next((e for e in tr.of_kind("ready") if e.fields.get("session_id")), None),
+                    "the second websocket_ready (with session_id) after the first ping",
+                    self.settings.timeout, allow_closed=not strict)
+                if second is not None:
+                    self.session_id = second.fields["session_id"]
+                    await self._wait_for(lambda tr: tr.first("pong", after=second.seq), "pong after the first ping",
+                                         self.settings.timeout, allow_closed=not strict)
+        except SessionError:
+            if strict:
+                raise
+        return self
+
+    async def _read(self) -> None:
+        ws = self._ws
+        assert ws is not None
+        try:
+            while True:
+                message = await ws.recv()
+                t = self.transcript.now()  # stamped as soon as the frame is read
+                self._record_received(message, t)
+        except ConnectionClosed as exc:
+            if exc.rcvd is not None and (exc.sent is None or exc.rcvd_then_sent):
+                code, reason, how = exc.rcvd.code, exc.rcvd.reason, "closed by backend"
+            elif exc.sent is not None:
+                code, reason, how = exc.sent.code, exc.sent.reason, "closed by suite"
+            else:
+                code, reason, how = None, "", "connection dropped"
+            self._record_close(how, describe_close(code, reason), code=code, reason=reason)
+        except Exception as exc:  # noqa: BLE001 - a reader crash must end up in the transcript
+            self._record_close("reader failed", f"{type(exc).__name__}: {exc}")
+
+    def _record_received(self, message: str | bytes, t: float) -> None:
+        if isinstance(message, bytes):
+            self.transcript.append(RECEIVED, "malformed", t=t, raw=message, parse_error="binary frame from the server",
+                                   label="(binary)")
+        else:
+            try:
+                data = json.loads(message)
+            except ValueError as exc:
+                self.transcript.append(RECEIVED, "malformed", t=t, raw=message, parse_error=f"not JSON: {exc}",
+                                       label="(not JSON)")
+            else:
+                kind, fields = self.dialect.decode(data)
+                self.transcript.append(RECEIVED, kind, t=t, raw=message, data=data, fields=fields,
+                                       label=self.dialect.label(data),
+                                       parse_error=None if kind != "malformed" else "JSON without a type field")
+        if self._changed:
+            self._changed.set()
+
+    async def _send(self, payload: str | bytes, kind: str, data: Any, fields: dict):
+        if self._ws is None:
+            raise SessionError(f"{self.name}: cannot send {kind}: the connection was never opened")
+        entry = self.transcript.append(SENT, kind, raw=payload, data=data, fields=fields, label=kind)
+        try:
+            await self._ws.send(payload)
+        except ConnectionClosed:
+            entry.fields["undelivered"] = True   # the backend had already closed; the close entry says how
+        return entry
+
+    async def _wait_for(self, predicate, what: str, timeout: float, allow_closed: bool = False):
+        assert self._changed is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            result = predicate(self.transcript)
+            if result:
+                return result
+            closed = self.transcript.closed()
+            if closed is not None:
+                if allow_closed:
+                    return None
+                raise ClosedByBackend(
+                    f"{closed.fields['how']} while waiting for {what} on {self.name}: {closed.fields['detail']} "
+                    f"(at t={closed.t:.3f} s)\nReceived so far:\n{self.transcript.dump()}",
+                    closed.fields.get("code"), closed.fields.get("reason") or "")
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise WaitTimeout(f"timed out after {timeout:g} s waiting for {what} on {self.name} "
+                                  f"({len(self.transcript.received())} frames received so far):\n{self.transcript.dump()}")
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), remaining)
+            except TimeoutError:
+                pass
+
+    async def _quiet(self, window: float) -> list:
+        start = len(self.transcript)
+        await asyncio.sleep(window)
+        return [e for e in self.transcript.entries[start:] if e.direction == RECEIVED]
+
+    async def _close(self) -> None:
+        if self._ws is not None:
+            try:
+                await asyncio.wait_for(self._ws.close(), 3)
+            except Exception:  # noqa: BLE001 - already gone is fine
+                pass
+        if self._reader is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._reader), 3)
+            except Exception:  # noqa: BLE001
+                self._reader.cancel()
+        self._record_close("closed by suite", "the scenario ended")
+
+
+def build_chat_request(settings: Settings, prompt: str, *, speech: bool, agent: bool, chat_id: str | None,
+                       customer_id: Any, request_type: str = "text", chat_history: list | None = None,
+                       overrides: dict | None = None) -> dict:
+    """A chat request (protocol.md §3) from configuration; overrides replace top-level keys."""
+    tts: dict = {"tts_auto_execute": speech}
+    if speech and settings.tts_provider:
+        tts["provider"] = settings.tts_provider
+    if speech and settings.tts_voice:
+        tts["voice"] = settings.tts_voice
+    user_settings: dict = {
+        "text": {"model": settings.model, "temperature": settings.temperature, "streaming": True},
+        "tts": tts,
+    }
+    if agent:
+        user_settings["general"] = {"ai_agent_enabled": True}
+        if settings.agent_profile:
+            user_settings["general"]["ai_agent_profile"] = settings.agent_profile
+    frame = {
+        "request_type": request_type,
+        "user_input": {"prompt": [{"type": "text", "text": prompt}], "chat_history": chat_history or [],
+                       "session_id": chat_id or ""},
+        "user_settings": user_settings,
+        "customer_id": customer_id,
+    }
+    frame.update(overrides or {})
+    return frame
+
+
+async def probe(settings: Settings, timeout: float = 3.0) -> str | None:
+    """Is anything accepting WebSocket upgrades at the configured URL? None if yes, else why not."""
+    async def attempt():
+        try:
+            async with connect(settings.ws_url, open_timeout=timeout, close_timeout=1):
+                return None
+        except InvalidStatus:
+            return None   # something answered HTTP: the backend is up, it just wants a token
+        except (ConnectionRefusedError, OSError) as exc:
+            return f"connection refused at {settings.ws_url} ({exc})"
+        except (TimeoutError, InvalidHandshake) as exc:
+            return f"no WebSocket handshake at {settings.ws_url} within {timeout} s ({type(exc).__name__})"
+    return _blocking(attempt(), timeout + 2)
+
+
+__all__ = ["Session", "SessionError", "BackendUnreachable", "HandshakeRejected", "ClosedByBackend", "WaitTimeout",
+           "build_chat_request", "probe", "describe_close", "websockets"]

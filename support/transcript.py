@@ -1,0 +1,226 @@
+"""The recorded conversation of one connection, and the queries rules and steps ask of it.
+
+An entry is stamped when the frame arrives (monotonic clock) by the session's reader, never
+when a step next looks. Entries are appended only; readers take snapshots.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+# Directions
+RECEIVED = "received"   # a frame from the backend
+SENT = "sent"           # a frame the suite sent
+CLOSED = "closed"       # the connection ended (close code/reason, or the handshake failure)
+
+# Kinds of SENT entries that are not dialect events.
+CHAT_REQUEST = "chat_request"
+RAW = "raw"             # a frame sent as-is (bad input scenarios)
+
+SPEECH_FLAGS = ("tts_completed", "tts_not_requested")
+TEXT_FLAGS = ("text_completed", "text_not_requested")
+CONTENT_KINDS = frozenset({
+    "thinking_chunk", "text_chunk", "audio_chunk", "tts_started", "tool_start", "tool_result",
+    "text_generation_completed", "db_operation_executed", "tts_generation_completed",
+})
+
+
+@dataclass
+class Entry:
+    seq: int
+    t: float                   # seconds since the connection attempt started
+    direction: str
+    kind: str
+    raw: str | bytes | None = None
+    data: Any = None           # parsed JSON, or None
+    parse_error: str | None = None
+    fields: dict = field(default_factory=dict)
+    label: str = ""            # wire name as the dialect spells it
+    request: int | None = None  # which chat request (1-based) this event belongs to
+
+    def brief(self) -> str:
+        arrow = {RECEIVED: "<-", SENT: "->", CLOSED: "xx"}[self.direction]
+        detail = self._detail()
+        return f"#{self.seq:<3} t={self.t:7.3f}s {arrow} {self.label or self.kind}{detail}"
+
+    def _detail(self) -> str:
+        f = self.fields
+        if self.kind in ("text_chunk", "thinking_chunk"):
+            idx = f" [{f['chunk_index']}]" if "chunk_index" in f else ""
+            return f"{idx} {_clip(repr(f.get('text')), 40)}"
+        if self.kind in ("tool_start", "tool_result"):
+            return f" {f.get('tool_name')} call_id={f.get('call_id')}"
+        if self.kind == "audio_chunk":
+            audio = f.get("audio")
+            return f" ({len(audio) if isinstance(audio, str) else type(audio).__name__} base64 chars)"
+        if self.kind == "error":
+            return f" stage={f.get('stage')} {_clip(repr(f.get('message')), 60)}"
+        if self.kind == CHAT_REQUEST:
+            return f" {_clip(repr(f.get('prompt')), 50)}" + (" +speech" if f.get("speech") else "") + (
+                " +agent" if f.get("agent") else "") + (f" chat={f['chat_id']}" if f.get("chat_id") else "")
+        if self.direction == CLOSED:
+            return f": {f.get('detail')}"
+        if self.kind in ("malformed", "unknown", "removed", RAW):
+            return f" {_clip(repr(self.raw), 60)}"
+        return ""
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+class Transcript:
+    """Append-only, thread-safe record of one connection."""
+
+    def __init__(self, name: str = "connection"):
+        self.name = name
+        self.t0 = time.monotonic()
+        self._entries: list[Entry] = []
+        self._lock = threading.Lock()
+        self._open_requests: list[int] = []   # requests sent and not yet finished, oldest first
+        self._request_count = 0
+        self._request_state: dict[int, dict] = {}
+
+    # -- writing (the session only) ------------------------------------------
+    def now(self) -> float:
+        return time.monotonic() - self.t0
+
+    def append(self, direction: str, kind: str, *, t: float | None = None, **kw) -> Entry:
+        with self._lock:
+            entry = Entry(seq=len(self._entries) + 1, t=self.now() if t is None else t,
+                          direction=direction, kind=kind, **kw)
+            self._assign_request(entry)
+            self._entries.append(entry)
+            return entry
+
+    def _assign_request(self, e: Entry) -> None:
+        """Attribute an entry to a chat request: the oldest one sent and not yet finished.
+
+        The backend streams one request at a time, so a later request's events wait until the
+        earlier one has both completion flags (or was refused before `working`).
+        """
+        if e.direction == SENT and e.kind == CHAT_REQUEST:
+            self._request_count += 1
+            e.request = self._request_count
+            self._open_requests.append(e.request)
+            self._request_state[e.request] = {"working": False, "text": False, "speech": False}
+            return
+        if e.direction != RECEIVED or not self._open_requests:
+            return
+        current = self._open_requests[0]
+        if e.kind in ("pong", "ready", "closing", "malformed", "unknown"):
+            return
+        e.request = current
+        state = self._request_state[current]
+        if e.kind == "working":
+            state["working"] = True
+        elif e.kind in TEXT_FLAGS:
+            state["text"] = True
+        elif e.kind in SPEECH_FLAGS:
+            state["speech"] = True
+        elif e.kind == "error" and not state["working"] and e.fields.get("stage") != "database":
+            # Refused before any work: the request is over. (A database error is the one the
+            # protocol says the reply survives, so it does not end the request.)
+            state["text"] = state["speech"] = True
+        if state["text"] and state["speech"]:
+            self._open_requests.pop(0)
+
+    # -- reading --------------------------------------------------------------
+    @property
+    def entries(self) -> list[Entry]:
+        with self._lock:
+            return list(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def received(self) -> list[Entry]:
+        return [e for e in self.entries if e.direction == RECEIVED]
+
+    def of_kind(self, *kinds: str, after: int = 0, request: int | None = None) -> list[Entry]:
+        return [e for e in self.entries if e.direction == RECEIVED and e.kind in kinds and e.seq > after
+                and (request is None or e.request == request)]
+
+    def first(self, *kinds: str, after: int = 0, request: int | None = None) -> Entry | None:
+        found = self.of_kind(*kinds, after=after, request=request)
+        return found[0] if found else None
+
+    def sent(self, kind: str | None = None) -> list[Entry]:
+        return [e for e in self.entries if e.direction == SENT and (kind is None or e.kind == kind)]
+
+    def closed(self) -> Entry | None:
+        closes = [e for e in self.entries if e.direction == CLOSED]
+        return closes[0] if closes else None
+
+    def requests(self) -> list[Entry]:
+        return self.sent(CHAT_REQUEST)
+
+    def events_of_request(self, number: int) -> list[Entry]:
+        return [e for e in self.entries if e.request == number and e.direction == RECEIVED]
+
+    def request_finished(self, number: int) -> bool:
+        return number in self._request_state and number not in self._open_requests
+
+    def last_request(self) -> int:
+        return self._request_count
+
+    def reply_text(self, request: int) -> str:
+        return "".join(str(e.fields.get("text", "")) for e in self.of_kind("text_chunk", request=request))
+
+    # -- showing --------------------------------------------------------------
+    def around(self, seq: int, before: int = 3, after: int = 3) -> str:
+        entries = self.entries
+        idx = next((i for i, e in enumerate(entries) if e.seq == seq), len(entries) - 1)
+        lo, hi = max(0, idx - before), min(len(entries), idx + after + 1)
+        lines = []
+        for e in entries[lo:hi]:
+            marker = ">>" if e.seq == seq else "  "
+            lines.append(f"  {marker} {e.brief()}")
+        return "\n".join(lines)
+
+    def dump(self, limit: int = 60) -> str:
+        entries = self.entries
+        if not entries:
+            return "  (nothing received)"
+        shown = entries if len(entries) <= limit else entries[: limit // 2] + entries[-limit // 2:]
+        lines = [f"     {e.brief()}" for e in shown]
+        if len(entries) > limit:
+            lines.insert(limit // 2, f"     … {len(entries) - limit} entries not shown …")
+        return "\n".join(lines)
+
+    def flow(self) -> str:
+        """One line in the old suite's style: websocketReady → working → text → … (received only)."""
+        parts: list[str] = []
+        for e in self.received():
+            label = e.label or e.kind
+            if e.kind == "tool_start":
+                label = _with_detail(label, str(e.fields.get("tool_name")))
+            elif e.kind == "tool_result":
+                label = _with_detail(label, "error" if e.fields.get("is_error") else "success")
+            if parts and parts[-1].split(" ×")[0] == label:
+                count = int(parts[-1].split(" ×")[1]) + 1 if " ×" in parts[-1] else 2
+                parts[-1] = f"{label} ×{count}"
+            else:
+                parts.append(label)
+        return " → ".join(parts)
+
+    def to_json(self) -> list[dict]:
+        return [{"seq": e.seq, "t": round(e.t, 4), "direction": e.direction, "kind": e.kind, "label": e.label,
+                 "request": e.request, "raw": e.raw if isinstance(e.raw, (str, type(None))) else repr(e.raw),
+                 "parse_error": e.parse_error} for e in self.entries]
+
+
+def _with_detail(label: str, detail: str) -> str:
+    if label.endswith(")"):
+        return f"{label[:-1]}: {detail})"
+    return f"{label}({detail})"
+
+
+Predicate = Callable[[Transcript], Any]
+
+
+def any_of(kinds: Iterable[str], after: int = 0) -> Predicate:
+    kinds = tuple(kinds)
+    return lambda tr: tr.first(*kinds, after=after)

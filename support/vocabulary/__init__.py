@@ -1,0 +1,191 @@
+"""The vocabulary: the only place event names and field positions are spelled.
+
+A dialect is a JSON profile in ``dialects/`` (data, not code). Each server event has a
+*kind* (the suite's own word for it, e.g. ``text_chunk``), a ``match`` (the top-level keys
+that identify it on the wire), optional ``defaults`` and ``fields`` (kind field -> JSON
+pointer). Decoding turns a wire frame into ``(kind, fields)``; encoding turns it back.
+The suite decodes with it, the reference backend encodes with it, and neither spells a name.
+"""
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+DIALECTS_DIR = Path(__file__).parent / "dialects"
+DEFAULT_DIALECT = "v2"
+
+# Kinds the suite knows besides the dialect's server events.
+UNKNOWN = "unknown"          # valid JSON object whose type no profile entry matches
+REMOVED = "removed"          # a type the protocol removed (e.g. "complete")
+MALFORMED = "malformed"      # not JSON, or JSON that is not an object with a type
+
+_MISSING = object()
+
+
+def available_dialects() -> list[str]:
+    return sorted(p.stem for p in DIALECTS_DIR.glob("*.json") if not p.stem.endswith(".asyncapi"))
+
+
+def _get(frame: Any, pointer: str) -> Any:
+    node = frame
+    for part in pointer.strip("/").split("/"):
+        if not part:
+            continue
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        else:
+            return _MISSING
+    return node
+
+
+def _set(frame: dict, pointer: str, value: Any) -> None:
+    parts = [p for p in pointer.strip("/").split("/") if p]
+    node = frame
+    for part in parts[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = node[part] = {}
+        node = child
+    node[parts[-1]] = value
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """Where a kind's field lives on the wire, and how it is transformed."""
+
+    at: str
+    json_string: bool = False      # the value may be a JSON document inside a string
+    value_map: dict | None = None  # wire value -> suite value (e.g. "error" -> True)
+
+    @classmethod
+    def parse(cls, spec: str | dict) -> "FieldSpec":
+        if isinstance(spec, str):
+            return cls(at=spec)
+        return cls(at=spec["at"], json_string=bool(spec.get("json_string")), value_map=spec.get("map"))
+
+    def read(self, frame: dict) -> Any:
+        value = _get(frame, self.at)
+        if value is _MISSING:
+            return _MISSING
+        if self.json_string and isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                pass  # left as the raw string; the rules report it
+        if self.value_map is not None and isinstance(value, str) and value in self.value_map:
+            value = self.value_map[value]
+        return value
+
+    def write(self, frame: dict, value: Any) -> None:
+        if self.value_map is not None:
+            inverse = {v: k for k, v in self.value_map.items()}
+            value = inverse.get(value, value)
+        if self.json_string and not isinstance(value, str):
+            value = json.dumps(value)
+        _set(frame, self.at, value)
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    kind: str
+    match: dict
+    defaults: dict
+    fields: dict[str, FieldSpec]
+
+    @property
+    def wire_type(self) -> str:
+        return self.match.get("type", "")
+
+    def matches(self, frame: dict) -> bool:
+        return all(frame.get(k) == v for k, v in self.match.items())
+
+
+class Dialect:
+    """One dialect profile: decode wire frames into kinds, encode kinds into wire frames."""
+
+    def __init__(self, profile: dict):
+        self.name: str = profile["name"]
+        self.profile = profile
+        self.removed_types: frozenset[str] = frozenset(profile.get("removed_types", ()))
+        self.events: dict[str, EventSpec] = {
+            kind: EventSpec(
+                kind=kind,
+                match=spec["match"],
+                defaults=spec.get("defaults", {}),
+                fields={name: FieldSpec.parse(f) for name, f in spec.get("fields", {}).items()},
+            )
+            for kind, spec in profile["server_events"].items()
+        }
+        # Most specific match first, so customEvent+toolUse wins over plain customEvent.
+        self._by_specificity = sorted(self.events.values(), key=lambda e: -len(e.match))
+        self.client_frames: dict[str, dict] = profile.get("client_frames", {})
+
+    @classmethod
+    def load(cls, name: str = DEFAULT_DIALECT) -> "Dialect":
+        path = DIALECTS_DIR / f"{name}.json"
+        if not path.is_file():
+            raise ValueError(f"unknown dialect {name!r}; available: {', '.join(available_dialects())}")
+        return cls(json.loads(path.read_text()))
+
+    @property
+    def asyncapi_path(self) -> Path | None:
+        name = self.profile.get("asyncapi")
+        return DIALECTS_DIR / name if name else None
+
+    # -- decoding (the suite) -------------------------------------------------
+    def classify(self, frame: Any) -> tuple[str, EventSpec | None]:
+        if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+            return MALFORMED, None
+        if frame["type"] in self.removed_types:
+            return REMOVED, None
+        for spec in self._by_specificity:
+            if spec.matches(frame):
+                return spec.kind, spec
+        return UNKNOWN, None
+
+    def decode(self, frame: Any) -> tuple[str, dict]:
+        """Return (kind, fields) for a parsed wire frame; absent fields are left out."""
+        kind, spec = self.classify(frame)
+        if spec is None:
+            return kind, {}
+        fields = {}
+        for name, field in spec.fields.items():
+            value = field.read(frame)
+            if value is not _MISSING:
+                fields[name] = value
+        return kind, fields
+
+    def label(self, frame: Any) -> str:
+        """The wire name of a frame as a reader of this dialect knows it, e.g. customEvent(toolUse)."""
+        kind, spec = self.classify(frame)
+        if spec is None:
+            return frame.get("type", "?") if isinstance(frame, dict) else "?"
+        extra = [str(v) for k, v in spec.match.items() if k != "type"]
+        return f"{spec.wire_type}({', '.join(extra)})" if extra else spec.wire_type
+
+    # -- encoding (the reference backend, and test fixtures) -------------------
+    def encode(self, kind: str, **fields: Any) -> dict:
+        spec = self.events[kind]
+        frame = copy.deepcopy(spec.match)
+        for key, value in spec.defaults.items():
+            frame.setdefault(key, copy.deepcopy(value))
+        for name, value in fields.items():
+            if name not in spec.fields:
+                raise KeyError(f"{self.name}: event {kind!r} has no field {name!r}")
+            if value is not None:
+                spec.fields[name].write(frame, value)
+        return frame
+
+    def client_frame(self, kind: str) -> dict:
+        return copy.deepcopy(self.client_frames[kind])
+
+    def client_kind(self, frame: Any) -> str | None:
+        """Which control frame this is (ping/cancel/close_session), or None."""
+        if isinstance(frame, dict):
+            for kind, template in self.client_frames.items():
+                if all(frame.get(k) == v for k, v in template.items()):
+                    return kind
+        return None
