@@ -74,3 +74,32 @@ class BackendProcess:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def _faults(settings) -> list[str]:
+    return [f.strip() for f in settings.reference_faults.split(",") if f.strip()]
+
+
+def start_reference(settings, db_path: str | None = None, port: int = 0) -> BackendProcess:
+    """Start the reference backend as the settings describe (secret, dialect, faults, pacing)."""
+    backend = BackendProcess(secret=settings.jwt_secret, dialect=settings.dialect, faults=_faults(settings),
+                             chunk_delay=settings.reference_chunk_delay, auth_at=settings.reference_auth_at,
+                             db_path=db_path or settings.reference_db or None, port=port)
+    backend.start()
+    return backend
+
+
+def restart(settings, backend: BackendProcess | None, probe) -> BackendProcess | None:
+    """Restart the backend under test keeping its storage: the reference process on the same port,
+    or a live backend with the configured restart_command (then wait until it answers again)."""
+    if backend is not None:
+        backend.stop()
+        port = int(settings.ws_url.rsplit(":", 1)[1].split("/")[0])
+        return start_reference(settings, db_path=backend.db_path, port=port)
+    subprocess.run(settings.restart_command, shell=True, check=True, timeout=120)
+    problem = None
+    for _ in range(30):
+        problem = probe(settings, 2.0)
+        if problem is None:
+            return None
+    raise AssertionError(f"the backend did not come back after `{settings.restart_command}`: {problem}")

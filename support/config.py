@@ -56,6 +56,7 @@ class Settings:
     min_text_chunks: int = 2             # "streams in several chunks"
     require_tool_results: bool = True
     reports_dir: str = "reports"
+    restart_command: str = ""            # live only: how to restart your backend (chat history scenario)
     # Reference backend only (ignored against a live backend).
     reference_chunk_delay: float = 0.02
     reference_auth_at: str = "first_frame"

@@ -1,0 +1,83 @@
+"""behave hooks: gating, the reference backend's life, per-scenario cleanup and the whole-transcript check."""
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+
+from support import config, gating, report, rules
+from support.backend_process import start_reference
+from support.session import probe
+from support.vocabulary import Dialect
+from support.watchdog import Watchdog
+from support.world import World
+
+
+class ProtocolViolation(AssertionError):
+    """The scenario's whole transcript broke a protocol rule (checked after every scenario)."""
+
+
+def say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def before_all(context):
+    context.backend = None
+    try:
+        settings = config.load(context.config.userdata, dict(context.config.userdata_defines or []))
+    except config.ConfigError as exc:
+        say(f"configuration error: {exc}")
+        context.abort(reason=str(exc))
+        return
+    context.mode = gating.run_mode(settings, os.environ)
+    context.watchdog = Watchdog()
+    if context.mode == "off":
+        say(f"NOTE: {gating.HOW_TO_ENABLE}")
+    elif context.mode == "reference":
+        context.backend = start_reference(settings)
+        settings = dataclasses.replace(settings, ws_url=context.backend.url)
+        say(f"using the bundled reference backend at {settings.ws_url} (dialect {settings.dialect})")
+    else:
+        problem = probe(settings, settings.connect_timeout)
+        if problem:
+            message = f"cannot reach the backend: {problem}. Is the backend running? docker-compose up -d backend"
+            say(message)
+            context.abort(reason=message)
+            return
+        say(f"testing the live backend at {settings.ws_url} (dialect {settings.dialect})")
+    context.settings = settings
+    context.dialect = Dialect.load(settings.dialect)
+
+
+def before_scenario(context, scenario):
+    can_restart = context.backend is not None or bool(context.settings.restart_command)
+    reason = gating.skip_reason(context.mode, scenario.effective_tags, can_restart)
+    if reason:
+        scenario.skip(reason=reason)
+        return
+    context.world = World(context.settings, context.dialect)
+    context.watchdog.arm(scenario.name, context.settings.scenario_budget)
+
+
+def after_scenario(context, scenario):
+    world = getattr(context, "world", None)
+    context.world = None
+    if world is None:
+        return
+    context.watchdog.disarm()
+    world.close_all_now()
+    checked = [(tr, rules.check(tr, strict=context.settings.strict_events)) for tr in world.transcripts()]
+    for line in report.flow_lines(world.transcripts()) + report.notices(world.transcripts()):
+        print(line)
+    report.write_json(context.settings.reports_dir, scenario.feature.name, scenario.name, scenario.status.name,
+                      world.transcripts(), [v for _, found in checked for v in found])
+    broken = [(tr, rules.violations_only(found)) for tr, found in checked if rules.violations_only(found)]
+    if broken and scenario.status.name != "failed":
+        raise ProtocolViolation("\n".join(rules.explain(found, tr) for tr, found in broken))
+
+
+def after_all(context):
+    if getattr(context, "mode", None) == "off":
+        say(f"NOTE: {gating.HOW_TO_ENABLE}")
+    if context.backend is not None:
+        context.backend.stop()

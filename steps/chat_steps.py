@@ -1,0 +1,27 @@
+"""Chat streaming: asking and reading the streamed answer."""
+from behave import then, when
+from hamcrest import assert_that, greater_than_or_equal_to, is_not, empty
+
+from support.transcript import TEXT_FLAGS
+
+
+@when("I ask a question")
+async def step_ask(context):
+    await context.world.ask(context.settings.chat_prompt)
+
+
+@then("the answer streams in several pieces")
+async def step_several_pieces(context):
+    world = context.world
+    await world.wait_event("text_completed", request=world.last_request())
+    chunks = world.transcript.of_kind("text_chunk", request=world.last_request())
+    assert_that(len(chunks), greater_than_or_equal_to(context.settings.min_text_chunks),
+                f"text chunks of request {world.last_request()}:\n{world.transcript.dump()}")
+
+
+@then("the answer is complete and not empty")
+async def step_complete(context):
+    world = context.world
+    await world.wait_finished(world.last_request())
+    assert world.transcript.first(*TEXT_FLAGS, request=world.last_request()), "no text completion flag arrived"
+    assert_that(world.transcript.reply_text(world.last_request()).strip(), is_not(empty()), "the reply text")

@@ -1,0 +1,22 @@
+"""Steps every capability shares: connecting, keepalive, the order check."""
+from behave import given, then, when
+from hamcrest import assert_that
+
+from support.matchers import keeps_rules
+
+
+@given("I am connected to the chat backend")
+async def step_connected(context):
+    await context.world.connect()
+
+
+@then("the {aspect} events arrive in the promised order")
+async def step_events_in_order(context, aspect):
+    await context.world.wait_finished(context.world.last_request())
+    assert_that(context.world.transcript, keeps_rules(aspect))
+
+
+@then("the connection still answers a ping")
+@when("I ping the backend")
+async def step_ping(context):
+    await context.world.ping()

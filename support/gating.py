@@ -1,0 +1,31 @@
+"""Which scenarios run: pure decisions from settings, environment and tags (no behave, no I/O)."""
+from __future__ import annotations
+
+from typing import Iterable, Mapping
+
+from support.config import TRUE, Settings
+
+HOW_TO_ENABLE = ("live scenarios are skipped: no backend was asked for. Run `behave -D backend=reference` "
+                 "to use the bundled reference backend, or start yours (docker-compose up -d backend) and run "
+                 "`RUN_MANUAL_TESTS=1 BACKEND_WS_URL=ws://HOST:PORT/chat/ws behave`")
+
+
+def run_mode(settings: Settings, environ: Mapping[str, str]) -> str:
+    """'reference', 'live' or 'off'."""
+    if settings.is_reference:
+        return "reference"
+    if str(environ.get("RUN_MANUAL_TESTS", "")).strip().lower() in TRUE:
+        return "live"
+    return "off"
+
+
+def skip_reason(mode: str, tags: Iterable[str], can_restart: bool) -> str | None:
+    tags = set(tags)
+    if mode == "off":
+        return HOW_TO_ENABLE
+    if "requires_docker" in tags and mode != "live":
+        return "needs the dockerised backend: start it (docker-compose up -d backend) and set RUN_MANUAL_TESTS=1"
+    if "requires_restart" in tags and not can_restart:
+        return ("needs to restart the backend: set restart_command (e.g. -D restart_command="
+                "'docker-compose restart backend'), or use -D backend=reference")
+    return None
