@@ -1,5 +1,5 @@
 """Chat streaming: asking and reading the streamed answer."""
-from behave import then, when
+from behave import given, then, when
 from hamcrest import assert_that, greater_than_or_equal_to, is_not, empty
 
 from support.transcript import TEXT_FLAGS
@@ -25,3 +25,22 @@ async def step_complete(context):
     await world.wait_finished(world.last_request())
     assert world.transcript.first(*TEXT_FLAGS, request=world.last_request()), "no text completion flag arrived"
     assert_that(world.transcript.reply_text(world.last_request()).strip(), is_not(empty()), "the reply text")
+
+
+@given("I have asked for a long answer")
+async def step_asked_long(context):
+    await context.world.ask(context.settings.long_prompt)
+
+
+@given("I have asked for a long answer read aloud")
+async def step_asked_long_spoken(context):
+    await context.world.ask(context.settings.long_prompt, speech=True)
+
+
+@then("a next question is answered in full")
+async def step_next_question(context):
+    world = context.world
+    n = await world.ask(context.settings.chat_prompt)
+    await world.wait_finished(n)
+    assert world.transcript.first("text_completed", request=n), f"request {n} got no text_completed"
+    assert world.transcript.reply_text(n).strip(), f"request {n} got an empty reply:\n{world.transcript.dump()}"

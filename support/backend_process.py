@@ -68,6 +68,13 @@ class BackendProcess:
                 self.proc.kill()
                 self.proc.wait(5)
 
+    def restart(self) -> str:
+        """Stop and start again on the same port with the same storage (the process object is reused)."""
+        port = self.url.rsplit(":", 1)[1].split("/")[0] if self.url else "0"
+        self.stop()
+        self.args[self.args.index("--port") + 1] = port
+        return self.start()
+
     def __enter__(self) -> "BackendProcess":
         self.start()
         return self
@@ -89,17 +96,16 @@ def start_reference(settings, db_path: str | None = None, port: int = 0) -> Back
     return backend
 
 
-def restart(settings, backend: BackendProcess | None, probe) -> BackendProcess | None:
+def restart(settings, backend: BackendProcess | None, probe) -> None:
     """Restart the backend under test keeping its storage: the reference process on the same port,
     or a live backend with the configured restart_command (then wait until it answers again)."""
     if backend is not None:
-        backend.stop()
-        port = int(settings.ws_url.rsplit(":", 1)[1].split("/")[0])
-        return start_reference(settings, db_path=backend.db_path, port=port)
+        backend.restart()
+        return
     subprocess.run(settings.restart_command, shell=True, check=True, timeout=120)
     problem = None
     for _ in range(30):
         problem = probe(settings, 2.0)
         if problem is None:
-            return None
+            return
     raise AssertionError(f"the backend did not come back after `{settings.restart_command}`: {problem}")

@@ -386,7 +386,9 @@ def nothing_after_cancelled(c: Check) -> list[Violation]:
     out = []
     for req, events in c.requests():
         cancelled = _first(events, "cancelled")
-        late = cancelled and next((e for e in events if e.kind in ("text_chunk", "audio_chunk") and e.seq > cancelled.seq), None)
+        # Chunks after cancelled count whether they still belong to the request or stray after it.
+        late = cancelled and next((e for e in c.transcript.received() if e.kind in ("text_chunk", "audio_chunk")
+                                   and e.seq > cancelled.seq and e.request in (req.request, None)), None)
         if late:
             sent = next((s for s in reversed(c.transcript.sent("cancel")) if s.seq < cancelled.seq), None)
             when = f"cancel sent at {_t(sent)}; " if sent else ""
@@ -433,3 +435,50 @@ def explain(found: list[Violation], transcript: Transcript) -> str:
     lines = [f"{len(found)} protocol rule(s) broken on {transcript.name}:"]
     lines += [str(v) for v in found]
     return "\n".join(lines)
+
+
+# -- verdicts for single scenarios (pure, not whole-transcript rules) ------------------------
+
+REFUSAL_STATUSES = (401, 403)
+REFUSAL_CLOSE_CODES = (4401, 4403, 1008)
+WORK_KINDS = frozenset({"pong", "working"}) | CONTENT_KINDS
+
+
+def refusal(transcript: Transcript) -> tuple[bool, str]:
+    """(refused as the protocol allows?, what actually happened) for a connection (§2)."""
+    closed = transcript.closed()
+    if closed is None:
+        return False, "the connection is still open"
+    f = closed.fields
+    if f.get("status") is not None:
+        return f["status"] in REFUSAL_STATUSES, f"the upgrade was answered with HTTP {f['status']} at t={closed.t:.3f} s"
+    if closed.kind == "closed by backend":
+        return f.get("code") in REFUSAL_CLOSE_CODES, f"the backend closed the socket: {f['detail']} at t={closed.t:.3f} s"
+    return False, f"{closed.kind}: {f.get('detail')} at t={closed.t:.3f} s"
+
+
+def work_done(transcript: Transcript) -> list[Entry]:
+    """Events that mean the backend worked for the connection: pong, working, any content (§2)."""
+    return [e for e in transcript.received() if e.kind in WORK_KINDS]
+
+
+def request_refused(transcript: Transcript, request: int) -> tuple[bool, str]:
+    """(was the request refused with no work done?, what happened) — tenant isolation (§2)."""
+    events = transcript.events_of_request(request)
+    worked = [e for e in events if e.kind in WORK_KINDS]
+    if worked:
+        return False, f"the backend worked on it: {worked[0].label} at #{worked[0].seq}"
+    error = _first(events, "error")
+    if error:
+        return True, f"refused with error stage={error.fields.get('stage')!r}: {error.fields.get('message')!r}"
+    closed = transcript.closed()
+    if closed is not None:
+        return True, f"refused by closing the connection: {closed.fields.get('detail')}"
+    return False, "no answer at all (neither an error nor a close)"
+
+
+def chat_id_of(transcript: Transcript, request: int) -> str | None:
+    """The chat-history id the request was stored under (db_operation_executed, §7)."""
+    stored = transcript.first("db_operation_executed", request=request)
+    record = stored.fields.get("record") if stored else None
+    return record.get("session_id") if isinstance(record, dict) else None

@@ -191,25 +191,43 @@ class Transcript:
         return "\n".join(lines)
 
     def flow(self) -> str:
-        """One line in the old suite's style: websocketReady → working → text → … (received only)."""
-        parts: list[str] = []
+        """One line in the old suite's style: websocketReady → working → text → … (received only).
+
+        Runs of one event, or of an alternating pair (text → audio), are folded: "(a → b) ×5".
+        """
+        labels = []
         for e in self.received():
             label = e.label or e.kind
             if e.kind == "tool_start":
                 label = _with_detail(label, str(e.fields.get("tool_name")))
             elif e.kind == "tool_result":
                 label = _with_detail(label, "error" if e.fields.get("is_error") else "success")
-            if parts and parts[-1].split(" ×")[0] == label:
-                count = int(parts[-1].split(" ×")[1]) + 1 if " ×" in parts[-1] else 2
-                parts[-1] = f"{label} ×{count}"
-            else:
-                parts.append(label)
-        return " → ".join(parts)
+            labels.append(label)
+        return " → ".join(_fold(labels))
 
     def to_json(self) -> list[dict]:
         return [{"seq": e.seq, "t": round(e.t, 4), "direction": e.direction, "kind": e.kind, "label": e.label,
                  "request": e.request, "raw": e.raw if isinstance(e.raw, (str, type(None))) else repr(e.raw),
                  "parse_error": e.parse_error} for e in self.entries]
+
+
+def _fold(labels: list[str]) -> list[str]:
+    out: list[str] = []
+    i = 0
+    while i < len(labels):
+        for width in (1, 2):
+            unit = labels[i:i + width]
+            repeats = 1
+            while labels[i + repeats * width:i + (repeats + 1) * width] == unit:
+                repeats += 1
+            if len(unit) == width and repeats > 1:
+                out.append(f"{unit[0]} ×{repeats}" if width == 1 else f"({' → '.join(unit)}) ×{repeats}")
+                i += repeats * width
+                break
+        else:
+            out.append(labels[i])
+            i += 1
+    return out
 
 
 def _with_detail(label: str, detail: str) -> str:

@@ -8,7 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from support.config import Settings
-from support.session import Session
+from support.rules import work_done
+from support.session import Session, WaitTimeout
 from support.tokens import mint
 from support.transcript import SPEECH_FLAGS, TEXT_FLAGS, Transcript
 from support.vocabulary import Dialect
@@ -89,3 +90,53 @@ class World:
     def wire_name(self, kind: str) -> str:
         spec = self.dialect.events.get(kind)
         return spec.wire_type + "".join(f"({v})" for k, v in spec.match.items() if k != "type") if spec else kind
+
+    # -- streaming and stopping ---------------------------------------------------------------------
+    async def wait_streaming(self, request: int, chunks: int = 2, session: Session | None = None) -> None:
+        """Wait until a reply has visibly started: a few text chunks, so a stop lands mid-stream."""
+        session = session or self.me
+        await session.wait_for(lambda tr: len(tr.of_kind("text_chunk", request=request)) >= chunks
+                               or tr.request_finished(request),
+                               f"{chunks} text chunks of request {request} (the reply to be streaming)")
+        assert not session.transcript.request_finished(request), (
+            f"request {request} finished before it could be interrupted; use a longer long_prompt:\n"
+            f"{session.transcript.dump()}")
+
+    async def wait_cancelled(self, request: int, session: Session | None = None):
+        """The cancelled event of a request; fails at once if the request finished without one."""
+        session = session or self.me
+        found = await session.wait_for(lambda tr: tr.first("cancelled", request=request) or tr.request_finished(request),
+                                       f"cancelled for request {request}")
+        sent = session.transcript.sent("cancel")
+        assert getattr(found, "kind", None) == "cancelled", (
+            f"request {request} ran to its end without cancelled; cancel sent at t={sent[-1].t:.3f} s:\n"
+            f"{session.transcript.dump()}")
+        return found
+
+    async def ask_and_stop(self, prompt: str, **kw) -> int:
+        request = await self.ask(prompt, **kw)
+        await self.wait_streaming(request)
+        await self.me.send_control("cancel")
+        await self.wait_cancelled(request)
+        await self.wait_finished(request)
+        return request
+
+    # -- being turned away --------------------------------------------------------------------------
+    async def try_to_chat(self, session: Session) -> None:
+        """On a connection that may be refused: ping and ask, then wait for a close or for any work."""
+        if session.is_closed:
+            return
+        await session.send_control("ping")
+        await session.send_request(self.settings.chat_prompt)
+        try:
+            await session.wait_for(lambda tr: tr.closed() or work_done(tr), "the connection to be refused")
+        except WaitTimeout:
+            pass   # the refusal step reports that it stayed open
+
+    async def reconnect(self) -> Session:
+        """Keep the old connection's record under another name and open a new one as mine."""
+        old = self.sessions.pop(ME)
+        await old.close()
+        old.name = old.transcript.name = f"{ME} (before reconnecting, #{len(self.sessions) + 1})"
+        self.sessions[old.name] = old
+        return await self.connect()

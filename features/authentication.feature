@@ -1,0 +1,50 @@
+@auth @security
+Feature: Only signed-in customers are served
+  Every connection must carry a valid sign-in token. A connection without one is turned away
+  and gets no work done: no answer to a ping, no "working" notice, no reply.
+  Turning away may happen before the connection opens or right after; both are fine.
+
+  Scenario Outline: A connection with <token> is turned away
+    When I connect with <token> and try to chat
+    Then the connection is refused
+    And no work was done for it
+
+    Examples:
+      | token                                |
+      | no token                             |
+      | a token that is not a JWT            |
+      | an expired token                     |
+      | a token signed with the wrong secret |
+      | an unsigned token                    |
+      | a token without a customer id        |
+
+  Scenario Outline: A valid token works in the <place>
+    Given I am connected to the chat backend with my token in the <place>
+    When I ask a question
+    Then the answer is complete and not empty
+
+    Examples:
+      | place                |
+      | query string         |
+      | Authorization header |
+
+  Scenario Outline: The <mode> mode also turns away <token>
+    When I connect in <mode> mode with <token> and try to chat
+    Then the connection is refused
+    And no work was done for it
+
+    Examples:
+      | mode      | token            |
+      | proactive | no token         |
+      | proactive | an expired token |
+      | realtime  | no token         |
+      | realtime  | an expired token |
+
+  Scenario Outline: The <mode> mode works with a valid token
+    Given I am connected to the chat backend in <mode> mode
+    Then the connection still answers a ping
+
+    Examples:
+      | mode      |
+      | proactive |
+      | realtime  |

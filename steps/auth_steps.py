@@ -1,0 +1,51 @@
+"""Authentication: who is turned away, and that nothing is done for them."""
+from behave import given, then, when
+
+from support import rules
+
+TOKEN_PHRASES = {
+    "no token": "missing",
+    "a token that is not a JWT": "malformed",
+    "an expired token": "expired",
+    "a token signed with the wrong secret": "wrong_secret",
+    "an unsigned token": "alg_none",
+    "a token without a customer id": "missing_id",
+}
+PLACES = {"query string": "query", "Authorization header": "header"}
+
+
+@when("I connect with {token} and try to chat")
+async def step_connect_bad(context, token):
+    session = await context.world.connect(token_kind=TOKEN_PHRASES[token], strict=False, learn_session_id=False)
+    await context.world.try_to_chat(session)
+
+
+@when("I connect in {mode} mode with {token} and try to chat")
+async def step_connect_mode_bad(context, mode, token):
+    session = await context.world.connect(token_kind=TOKEN_PHRASES[token], mode=mode, strict=False,
+                                          learn_session_id=False)
+    await context.world.try_to_chat(session)
+
+
+@given("I am connected to the chat backend with my token in the {place}")
+async def step_connected_via(context, place):
+    await context.world.connect(transport=PLACES[place])
+
+
+@given("I am connected to the chat backend in {mode} mode")
+async def step_connected_mode(context, mode):
+    await context.world.connect(mode=mode)
+
+
+@then("the connection is refused")
+async def step_refused(context):
+    refused, what = rules.refusal(context.world.transcript)
+    assert refused, (f"expected a refusal (HTTP 401/403 at the upgrade, or close 4401/4403/1008), but {what}:\n"
+                     f"{context.world.transcript.dump()}")
+    print(f"    refused as allowed: {what}")
+
+
+@then("no work was done for it")
+async def step_no_work(context):
+    worked = rules.work_done(context.world.transcript)
+    assert not worked, "the backend worked for a refused connection:\n" + "\n".join(e.brief() for e in worked)

@@ -1,0 +1,104 @@
+"""Bad input and keepalive: clear errors, a living connection, a clean close."""
+import json
+
+from behave import then, when
+
+from support import rules
+from support.session import build_chat_request
+
+POLITE_CLOSE_CODES = (1003, 1008, 1009)
+
+
+async def _send_request_frame(context, change):
+    frame = build_chat_request(context.settings, context.settings.chat_prompt, speech=False, agent=False,
+                               chat_id=None, customer_id=context.settings.customer_id)
+    change(frame)
+    context.world.notes["sent"] = await context.world.me.send_json(frame)
+
+
+@when("I send a message that is not JSON")
+async def step_not_json(context):
+    context.world.notes["sent"] = await context.world.me.send_raw("this is {not JSON")
+
+
+@when("I send a question without a prompt")
+async def step_no_prompt(context):
+    await _send_request_frame(context, lambda f: f["user_input"].pop("prompt"))
+
+
+@when("I send a question with a blank prompt")
+async def step_blank_prompt(context):
+    await _send_request_frame(context, lambda f: f["user_input"].update(prompt=[{"type": "text", "text": "   "}]))
+
+
+@when("I send a question whose customer id is not a number")
+async def step_bad_customer(context):
+    await _send_request_frame(context, lambda f: f.update(customer_id="not-a-number"))
+
+
+@when("I send a binary message")
+async def step_binary(context):
+    context.world.notes["sent"] = await context.world.me.send_raw(b"\x00\x01\x02 binary \xff")
+
+
+@when("I send a message of {megabytes:d} MB")
+async def step_oversized(context, megabytes):
+    frame = build_chat_request(context.settings, "x" * (megabytes * 2**20), speech=False, agent=False,
+                               chat_id=None, customer_id=context.settings.customer_id)
+    context.world.notes["sent"] = await context.world.me.send_raw(json.dumps(frame))
+
+
+@then("the backend answers with a validation error")
+async def step_validation_error(context):
+    error = await context.world.wait_event("error", after=context.world.notes["sent"].seq)
+    assert error.fields.get("stage") == "validation", f"an error with stage {error.fields.get('stage')!r}, expected 'validation'"
+
+
+@then("the backend answers with an error in time")
+async def step_error_in_time(context):
+    await context.world.wait_event("error", after=context.world.notes["sent"].seq)
+
+
+@then("the backend refuses it politely")
+async def step_refuses_politely(context):
+    world, sent = context.world, context.world.notes["sent"]
+    await world.me.wait_for(lambda tr: tr.first("error", after=sent.seq) or tr.closed(), "an error or a close")
+    closed = world.transcript.closed()
+    if closed is None:
+        await world.ping()
+    else:
+        assert closed.fields.get("code") in POLITE_CLOSE_CODES, f"closed impolitely: {closed.fields['detail']}"
+
+
+@when("I ping the backend while the answer streams")
+async def step_ping_while_streaming(context):
+    await context.world.wait_streaming(context.world.last_request())
+    context.world.notes["ping"] = await context.world.me.send_control("ping")
+
+
+@then("the pong arrives before the answer is finished")
+async def step_pong_before_finish(context):
+    world, ping, n = context.world, context.world.notes["ping"], context.world.last_request()
+    pong = await world.wait_event("pong", after=ping.seq)
+    last = world.transcript.events_of_request(n)[-1]
+    assert not world.transcript.request_finished(n) or last.seq > pong.seq, (
+        f"ping sent at t={ping.t:.3f} s; pong arrived at t={pong.t:.3f} s, after the answer finished at t={last.t:.3f} s")
+    await world.wait_finished(n)
+
+
+@when("I ask to close the session")
+async def step_close_session(context):
+    await context.world.me.send_control("close_session")
+
+
+@then("the backend says it is closing")
+async def step_closing(context):
+    closing = await context.world.me.wait_for(lambda tr: tr.first("closing"), "closing", )
+    assert closing.fields.get("reason") == "client_request", f"closing reason {closing.fields.get('reason')!r}"
+
+
+@then("the connection closes normally")
+async def step_closes_normally(context):
+    closed = await context.world.me.wait_closed()
+    assert closed.kind == "closed by backend" and closed.fields.get("code") == 1000, (
+        f"expected the backend to close with 1000, got {closed.kind}: {closed.fields.get('detail')}")

@@ -1,0 +1,70 @@
+"""Chat history: the chat id comes back, and sending it back continues the chat."""
+import uuid
+
+from behave import given, then, when
+
+from support import backend_process, rules
+from support.session import probe
+
+
+async def _ask_and_store(world, prompt, **kw) -> str | None:
+    n = await world.ask(prompt, **kw)
+    await world.wait_finished(n)
+    return rules.chat_id_of(world.transcript, n)
+
+
+@then("the answer tells me the id of the chat it was stored in")
+async def step_chat_id_given(context):
+    world = context.world
+    await world.wait_finished(world.last_request())
+    world.notes["chat"] = rules.chat_id_of(world.transcript, world.last_request())
+    assert world.notes["chat"], f"no chat id (db_operation_executed session_id):\n{world.transcript.dump()}"
+
+
+@given("I have a chat with one answer in it")
+async def step_have_chat(context):
+    await context.world.connect()
+    context.world.notes["chat"] = await _ask_and_store(context.world, context.settings.chat_prompt)
+    assert context.world.notes["chat"], f"the answer was not stored in a chat:\n{context.world.transcript.dump()}"
+
+
+async def _ask_in_same_chat(world) -> None:
+    world.notes["chat again"] = await _ask_and_store(world, "And one more thing", chat_id=world.notes["chat"])
+
+
+@when("I ask another question in the same chat")
+async def step_ask_same_chat(context):
+    await _ask_in_same_chat(context.world)
+
+
+@when("I reconnect and ask another question in that chat")
+async def step_reconnect_and_ask(context):
+    await context.world.reconnect()
+    await _ask_in_same_chat(context.world)
+
+
+@when("I ask a question in a chat that does not exist")
+async def step_ask_unknown_chat(context):
+    await context.world.ask(context.settings.chat_prompt, chat_id=str(uuid.uuid4()))
+
+
+@then("it is stored in the same chat")
+async def step_same_chat(context):
+    notes = context.world.notes
+    assert notes["chat again"] == notes["chat"], (f"stored in chat {notes['chat again']!r}, expected the same chat "
+                                                  f"{notes['chat']!r}:\n{context.world.transcript.dump()}")
+
+
+@then("the backend reports a database problem")
+async def step_database_error(context):
+    world = context.world
+    await world.wait_finished(world.last_request())
+    errors = [e for e in world.transcript.of_kind("error", request=world.last_request())
+              if e.fields.get("stage") == "database"]
+    assert errors, f"no error with stage 'database' for an unknown chat id:\n{world.transcript.dump()}"
+
+
+@when("the backend restarts")
+async def step_restart(context):
+    await context.world.me.close()
+    backend_process.restart(context.settings, context.backend, probe)
