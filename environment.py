@@ -72,8 +72,13 @@ def after_scenario(context, scenario):
     report.write_json(context.settings.reports_dir, scenario.feature.name, scenario.name, scenario.status.name,
                       world.transcripts(), [v for _, found in checked for v in found])
     broken = [(tr, rules.violations_only(found)) for tr, found in checked if rules.violations_only(found)]
-    if broken and scenario.status.name != "failed":
-        raise ProtocolViolation("\n".join(rules.explain(found, tr) for tr, found in broken))
+    if not broken:
+        return
+    explanation = "\n".join(rules.explain(found, tr) for tr, found in broken)
+    if scenario.status.name == "failed":
+        print(f"    also found by the whole-transcript check:\n{explanation}")   # more clues, same failure
+    else:
+        raise ProtocolViolation(explanation)
 
 
 def after_all(context):

@@ -24,9 +24,9 @@ async def step_text_and_audio(context):
 async def step_both_flags(context):
     world, n = context.world, context.world.last_request()
     await world.wait_finished(n)
+    assert_that(world.transcript, keeps_rules("speech"))
     for kind in ("text_completed", "tts_completed"):
         assert world.transcript.first(kind, request=n), f"no {world.wire_name(kind)}:\n{world.transcript.dump()}"
-    assert_that(world.transcript, keeps_rules("speech"))
 
 
 @then("the audio is real sound")

@@ -89,9 +89,10 @@ def _faults(settings) -> list[str]:
 
 def start_reference(settings, db_path: str | None = None, port: int = 0) -> BackendProcess:
     """Start the reference backend as the settings describe (secret, dialect, faults, pacing)."""
+    extra = ["--jitter", str(settings.reference_jitter)] + (["--random-chunks"] if settings.reference_random_chunks else [])
     backend = BackendProcess(secret=settings.jwt_secret, dialect=settings.dialect, faults=_faults(settings),
                              chunk_delay=settings.reference_chunk_delay, auth_at=settings.reference_auth_at,
-                             db_path=db_path or settings.reference_db or None, port=port)
+                             db_path=db_path or settings.reference_db or None, port=port, extra_args=extra)
     backend.start()
     return backend
 

@@ -60,7 +60,9 @@ class Settings:
     # Reference backend only (ignored against a live backend).
     reference_chunk_delay: float = 0.02
     reference_auth_at: str = "first_frame"
-    reference_faults: str = ""
+    reference_faults: str = ""           # comma-separated fault names (python -m support.reference_backend --list-faults)
+    reference_jitter: float = 0.0        # random extra delay per frame, seconds
+    reference_random_chunks: bool = False
     reference_db: str = ""
 
     @property
@@ -93,8 +95,8 @@ def _convert(key: str, raw: str, default, origin: str):
             return int(raw)
         if isinstance(default, float):
             value = float(raw)
-            if value <= 0:
-                raise ValueError("must be positive")
+            if value < 0:
+                raise ValueError("must not be negative")
             return value
     except ValueError as exc:
         raise ConfigError(f"setting {key}={raw!r} (from {origin}) is not valid: {exc}") from None
@@ -130,6 +132,9 @@ def load(userdata: Mapping[str, str] | None = None, defines: Mapping[str, str] |
 
 
 def _validate(s: Settings) -> None:
+    for name in ("timeout", "connect_timeout", "quiet_window", "scenario_budget"):
+        if getattr(s, name) <= 0:
+            raise ConfigError(f"{name}={getattr(s, name)!r}: must be a positive number of seconds")
     if s.backend not in ("live", "reference"):
         raise ConfigError(f"backend={s.backend!r}: use 'reference' (bundled backend) or 'live' (your backend)")
     if s.token_transport not in ("query", "header"):

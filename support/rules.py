@@ -144,7 +144,8 @@ def chunk_index_sequence(c: Check) -> list[Violation]:
                 continue
             got = e.fields["chunk_index"]
             if got != expected:
-                what = "a repeated chunk" if isinstance(got, int) and got < expected else "a gap"
+                what = ("does not start at 1" if expected == 1 else
+                        "a repeated chunk" if isinstance(got, int) and got < expected else "a gap")
                 out.append(c.violation("chunk_index_sequence", e,
                                        f"request {req.request}: chunk_index {got!r}, expected {expected} ({what})"))
                 break
@@ -267,10 +268,11 @@ def speech_not_refused(c: Check) -> list[Violation]:
 def tts_error_then_completed(c: Check) -> list[Violation]:
     out = []
     for req, events in c.requests():
-        err = _first(events, "tts_error")
-        if err and c.final and not any(e.kind == "tts_completed" and e.seq > err.seq for e in events):
-            out.append(c.violation("tts_error_then_completed", err,
-                                   f"request {req.request}: tts_error with no tts_completed after it"))
+        for err in (e for e in events if e.kind == "tts_error"):
+            if c.final and not any(e.kind == "tts_completed" and e.seq > err.seq for e in events):
+                out.append(c.violation("tts_error_then_completed", err,
+                                       f"request {req.request}: tts_error with no tts_completed after it"))
+                break
     return out
 
 

@@ -21,6 +21,8 @@ RAW = "raw"             # a frame sent as-is (bad input scenarios)
 
 SPEECH_FLAGS = ("tts_completed", "tts_not_requested")
 TEXT_FLAGS = ("text_completed", "text_not_requested")
+# Events that may trail a request's completion (a duplicated flag, a late upload).
+TRAILING_KINDS = frozenset({*SPEECH_FLAGS, *TEXT_FLAGS, "tts_file_uploaded", "tts_generation_completed"})
 CONTENT_KINDS = frozenset({
     "thinking_chunk", "text_chunk", "audio_chunk", "tts_started", "tool_start", "tool_result",
     "text_generation_completed", "db_operation_executed", "tts_generation_completed",
@@ -82,6 +84,7 @@ class Transcript:
         self._open_requests: list[int] = []   # requests sent and not yet finished, oldest first
         self._request_count = 0
         self._request_state: dict[int, dict] = {}
+        self._finished: list[int] = []
 
     # -- writing (the session only) ------------------------------------------
     def now(self) -> float:
@@ -107,11 +110,17 @@ class Transcript:
             self._open_requests.append(e.request)
             self._request_state[e.request] = {"working": False, "text": False, "speech": False}
             return
-        if e.direction != RECEIVED or not self._open_requests:
+        if e.direction != RECEIVED or e.kind in ("pong", "ready", "closing", "malformed", "unknown"):
+            return
+        waiting = not self._open_requests or not self._request_state[self._open_requests[0]]["working"]
+        if e.kind in TRAILING_KINDS and waiting and self._finished:
+            # A flag or upload while no request is working belongs to the one that just finished
+            # (a duplicate flag, or tts_file_uploaded after both flags), not to the next one.
+            e.request = self._finished[-1]
+            return
+        if not self._open_requests:
             return
         current = self._open_requests[0]
-        if e.kind in ("pong", "ready", "closing", "malformed", "unknown"):
-            return
         e.request = current
         state = self._request_state[current]
         if e.kind == "working":
@@ -125,7 +134,7 @@ class Transcript:
             # protocol says the reply survives, so it does not end the request.)
             state["text"] = state["speech"] = True
         if state["text"] and state["speech"]:
-            self._open_requests.pop(0)
+            self._finished.append(self._open_requests.pop(0))
 
     # -- reading --------------------------------------------------------------
     @property

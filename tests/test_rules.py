@@ -610,3 +610,40 @@ def test_late_upload_after_the_request_finished_is_not_blamed_on_the_next_reques
     b.recv("tts_completed")
     found = rules.check(b.tr, strict=True)
     assert found == [], "\n".join(map(str, found))
+
+
+def test_a_stray_chunk_after_the_cancelled_request_finished_is_still_caught(b):
+    b.ready()
+    cancelled_reply(b)
+    bad = b.recv("text_chunk", text=" a time", chunk_index=3)   # after both flags: belongs to no request
+    [v] = rules.check(b.tr, ["nothing_after_cancelled"])
+    assert v.seq == bad.seq and bad.request is None
+
+
+# -- single-scenario verdicts (§2) ---------------------------------------------------------------
+
+@pytest.mark.parametrize("code, refused", [(4401, True), (4403, True), (1008, True), (1000, False), (1011, False)])
+def test_refusal_by_close_code(b, code, refused):
+    b.ready(session_id=None, version="2.0")
+    b.sent_request()
+    b.closed(code, "Unauthorized")
+    ok, what = rules.refusal(b.tr)
+    assert ok is refused and f"code {code}" in what
+    assert rules.work_done(b.tr) == []
+
+
+def test_refusal_needs_the_connection_to_end(b):
+    b.ready()
+    assert rules.refusal(b.tr) == (False, "the connection is still open")
+
+
+def test_work_done_and_request_refused(b):
+    b.ready()
+    conforming_text_reply(b)
+    b.sent_request(prompt="someone else's chat")
+    b.recv("error", stage="validation", message="Forbidden customer")
+    assert [e.kind for e in rules.work_done(b.tr)][:2] == ["working", "text_chunk"]
+    assert rules.request_refused(b.tr, 1)[0] is False
+    ok, what = rules.request_refused(b.tr, 2)
+    assert ok and "Forbidden customer" in what
+    assert rules.chat_id_of(b.tr, 1) == CHAT_ID and rules.chat_id_of(b.tr, 2) is None

@@ -1,0 +1,93 @@
+"""support.config: precedence, conversion and the messages for bad values. Never reads os.environ."""
+from __future__ import annotations
+
+import pytest
+
+from support.config import ConfigError, Settings, load, redact
+
+
+def test_defaults_with_nothing_set():
+    s = load({}, {}, environ={})
+    assert s == Settings()
+    assert s.ws_url == "ws://localhost:8000/chat/ws" and s.dialect == "v2" and s.timeout == 20.0
+
+
+@pytest.mark.parametrize("userdata, environ, defines, expected", [
+    ({}, {}, {}, "v2"),
+    ({"dialect": "legacy"}, {}, {}, "legacy"),                                   # behave.ini beats default
+    ({"dialect": "v2"}, {"CHAT_SUITE_DIALECT": "legacy"}, {}, "legacy"),         # environment beats behave.ini
+    ({"dialect": "v2"}, {"CHAT_SUITE_DIALECT": "v2"}, {"dialect": "legacy"}, "legacy"),  # -D beats environment
+    ({"dialect": "legacy"}, {"CHAT_SUITE_DIALECT": "legacy"}, {"dialect": "v2"}, "v2"),
+])
+def test_precedence(userdata, environ, defines, expected):
+    assert load(userdata, defines, environ=environ).dialect == expected
+
+
+def test_backend_ws_url_alias():
+    url = "wss://chat.example.com/chat/ws"
+    assert load({"ws_url": "ws://ini:1/chat/ws"}, environ={"BACKEND_WS_URL": url}).ws_url == url
+
+
+def test_prefixed_variable_beats_alias():
+    s = load(environ={"CHAT_SUITE_WS_URL": "ws://prefixed:1/ws", "BACKEND_WS_URL": "ws://alias:2/ws"})
+    assert s.ws_url == "ws://prefixed:1/ws"
+
+
+@pytest.mark.parametrize("environ, expected", [
+    ({"MY_AUTH_TOKEN": "backend-name"}, "backend-name"),
+    ({"JWT_SECRET": "first-alias", "MY_AUTH_TOKEN": "second-alias"}, "first-alias"),
+    ({"CHAT_SUITE_JWT_SECRET": "own", "JWT_SECRET": "first-alias", "MY_AUTH_TOKEN": "x"}, "own"),
+])
+def test_jwt_secret_aliases(environ, expected):
+    assert load(environ=environ).jwt_secret == expected
+
+
+def test_define_beats_alias():
+    assert load(defines={"jwt_secret": "cli"}, environ={"MY_AUTH_TOKEN": "env"}).jwt_secret == "cli"
+
+
+@pytest.mark.parametrize("key, raw, expected", [
+    ("customer_id", "42", 42),
+    ("timeout", "2.5", 2.5),
+    ("quiet_window", "3", 3.0),
+    ("strict_events", "yes", True),
+    ("strict_events", "On", True),
+    ("require_tool_results", "false", False),
+    ("require_tool_results", "0", False),
+    ("min_text_chunks", "5", 5),
+    ("chat_prompt", "Tell me a joke", "Tell me a joke"),
+])
+def test_type_conversion(key, raw, expected):
+    value = getattr(load({key: raw}, environ={}), key)
+    assert value == expected and type(value) is type(expected)
+
+
+@pytest.mark.parametrize("kw, words", [
+    ({"defines": {"ws_url": "http://localhost:8000/chat/ws"}}, ["ws_url", "not a ws:// or wss:// URL"]),
+    ({"userdata": {"ws_url": "ws://"}}, ["ws_url", "not a ws:// or wss:// URL"]),
+    ({"environ": {"CHAT_SUITE_DIALECT": "klingon"}}, ["dialect='klingon'", "legacy", "v2"]),
+    ({"defines": {"no_such_key": "1"}}, ["unknown setting(s) no_such_key", "known:"]),
+    ({"userdata": {"timeout": "soon"}}, ["timeout='soon'", "from behave.ini", "not valid"]),
+    ({"environ": {"CHAT_SUITE_TIMEOUT": "-1"}}, ["timeout='-1'", "environment CHAT_SUITE_TIMEOUT", "must not be negative"]),
+    ({"defines": {"quiet_window": "0"}}, ["quiet_window=0.0", "must be a positive number of seconds"]),
+    ({"defines": {"customer_id": "one"}}, ["customer_id='one'", "-D customer_id"]),
+    ({"defines": {"strict_events": "maybe"}}, ["strict_events='maybe'", "expected true/false"]),
+    ({"defines": {"backend": "cloud"}}, ["backend='cloud'", "'reference'", "'live'"]),
+    ({"defines": {"token_transport": "cookie"}}, ["token_transport='cookie'"]),
+])
+def test_bad_values_give_config_errors_that_say_why(kw, words):
+    kw.setdefault("environ", {})
+    with pytest.raises(ConfigError) as info:
+        load(**kw)
+    for word in words:
+        assert word in str(info.value)
+
+
+def test_run_manual_tests_define_is_allowed():
+    assert load(defines={"RUN_MANUAL_TESTS": "1"}, environ={}) == Settings()
+
+
+def test_redacted_settings_hide_the_secret():
+    secret = "super-secret-value-123"
+    shown = load(defines={"jwt_secret": secret}, environ={}).redacted()
+    assert secret not in str(shown) and shown["jwt_secret"] == redact(secret)
