@@ -14,7 +14,8 @@ from support.transcript import Transcript
 
 # Rule groups: the rules a scenario about one capability applies in its own step.
 RULE_GROUPS: dict[str, list[str]] = {
-    "connection": ["ready_first", "session_id_constant", "frames_are_json", "removed_events_absent"],
+    "connection": ["ready_first", "session_id_constant", "frames_are_json", "frames_match_schema",
+                   "removed_events_absent"],
     "text": ["working_before_content", "chunk_index_sequence", "text_matches_full_response",
              "one_completion_flag_each", "no_text_after_text_completed", "db_record_well_formed"],
     "speech": ["tts_started_before_audio", "audio_is_base64", "text_before_tts_completed", "speech_not_refused",

@@ -104,6 +104,17 @@ def frames_are_json(c: Check) -> list[Violation]:
             for e in c.transcript.received() if e.kind == "malformed"]
 
 
+@rule("every frame matches its message schema in the dialect's AsyncAPI document")
+def frames_match_schema(c: Check) -> list[Violation]:
+    return [c.violation("frames_match_schema", e, f"{e.label} breaks its schema: {'; '.join(e.schema_problems)}; "
+                        f"frame: {_clip(e.raw)}") for e in c.transcript.received() if e.schema_problems]
+
+
+def _clip(raw, width: int = 300) -> str:
+    text = raw if isinstance(raw, str) else repr(raw)
+    return text if len(text) <= width else text[:width] + "…"
+
+
 @rule("an event type the suite does not know is reported (§4)")
 def known_events(c: Check) -> list[Violation]:
     return [c.violation("known_events", e, f"unknown event type {e.label!r}", severity=NOTICE)

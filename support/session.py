@@ -22,6 +22,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from support.config import Settings
+from support.schemas import MessageSchemas
 from support.tokens import describe as describe_token
 from support.transcript import CHAT_REQUEST, CLOSED, RAW, RECEIVED, SENT, Transcript
 from support.vocabulary import Dialect
@@ -106,6 +107,7 @@ class Session:
         self.mode = mode
         self.url = url or settings.ws_url
         self.transcript = Transcript(name)
+        self.schemas = MessageSchemas.for_dialect(dialect)
         self.session_id: str | None = None
         self._ws: ClientConnection | None = None
         self._reader: asyncio.Task | None = None
@@ -271,7 +273,7 @@ class Session:
             else:
                 kind, fields = self.dialect.decode(data)
                 self.transcript.append(RECEIVED, kind, t=t, raw=message, data=data, fields=fields,
-                                       label=self.dialect.label(data),
+                                       label=self.dialect.label(data), schema_problems=self.schemas.problems(kind, data),
                                        parse_error=None if kind != "malformed" else "JSON without a type field")
         if self._changed:
             self._changed.set()
@@ -359,7 +361,7 @@ def build_chat_request(settings: Settings, prompt: str, *, speech: bool, agent: 
     return frame
 
 
-async def probe(settings: Settings, timeout: float = 3.0) -> str | None:
+def probe(settings: Settings, timeout: float = 3.0) -> str | None:
     """Is anything accepting WebSocket upgrades at the configured URL? None if yes, else why not."""
     async def attempt():
         try:

@@ -41,6 +41,7 @@ class Entry:
     fields: dict = field(default_factory=dict)
     label: str = ""            # wire name as the dialect spells it
     request: int | None = None  # which chat request (1-based) this event belongs to
+    schema_problems: list[str] = field(default_factory=list)  # where the frame breaks its AsyncAPI schema
 
     def brief(self) -> str:
         arrow = {RECEIVED: "<-", SENT: "->", CLOSED: "xx"}[self.direction]

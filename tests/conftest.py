@@ -20,6 +20,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from support.reference_backend import media  # noqa: E402
+from support.schemas import MessageSchemas  # noqa: E402
 from support.transcript import CHAT_REQUEST, CLOSED, RAW, RECEIVED, SENT, Entry, Transcript  # noqa: E402
 from support.vocabulary import Dialect  # noqa: E402
 
@@ -57,6 +58,7 @@ class TranscriptBuilder:
         kind, fields = self.dialect.decode(frame)
         return self.tr.append(RECEIVED, kind, t=self._tick(), raw=json.dumps(frame), data=frame, fields=fields,
                               label=self.dialect.label(frame),
+                              schema_problems=MessageSchemas.for_dialect(self.dialect).problems(kind, frame),
                               parse_error=None if kind != "malformed" else "JSON without a type field")
 
     def recv_raw(self, text: str) -> Entry:

@@ -82,6 +82,13 @@ def break_frames_are_json(b):
     return bad
 
 
+def break_frames_match_schema(b):
+    b.ready()
+    b.sent_request()
+    b.recv("working", request_type="text")
+    return b.recv_frame({"type": "text_chunk", "content": 42, "chunk_index": 1, "session_id": "ws-session-1"})
+
+
 def break_known_events(b):
     b.ready()
     bad = b.recv_frame({"type": "brand_new_event", "content": "?"})
@@ -145,7 +152,7 @@ def break_tts_started_before_audio(b):
     start(b, speech=True)
     b.recv("text_chunk", text="Hi", chunk_index=1)
     bad = b.recv("audio_chunk", audio=AUDIO)
-    b.recv("tts_started", format="pcm_24000")
+    b.recv("tts_started", provider="openai", model="tts-1", voice="alloy", format="pcm_24000")
     b.recv("audio_chunk", audio=AUDIO)
     flags(b, speech=True)
     return bad
@@ -153,7 +160,7 @@ def break_tts_started_before_audio(b):
 
 def break_audio_is_base64(b):
     start(b, speech=True)
-    b.recv("tts_started", format="pcm_24000")
+    b.recv("tts_started", provider="openai", model="tts-1", voice="alloy", format="pcm_24000")
     b.recv("text_chunk", text="Hi", chunk_index=1)
     bad = b.recv("audio_chunk", audio="%%% not base64 %%%")
     flags(b, speech=True)
@@ -162,7 +169,7 @@ def break_audio_is_base64(b):
 
 def break_text_before_tts_completed(b):
     start(b, speech=True)
-    b.recv("tts_started", format="pcm_24000")
+    b.recv("tts_started", provider="openai", model="tts-1", voice="alloy", format="pcm_24000")
     b.recv("audio_chunk", audio=AUDIO)
     b.recv("tts_completed")
     bad = b.recv("text_chunk", text="Hi", chunk_index=1)
@@ -179,7 +186,7 @@ def break_speech_not_refused(b):
 
 def break_tts_error_then_completed(b):
     start(b, speech=True)
-    b.recv("tts_started", format="pcm_24000")
+    b.recv("tts_started", provider="openai", model="tts-1", voice="alloy", format="pcm_24000")
     b.recv("text_chunk", text="Hi", chunk_index=1)
     bad = b.recv("tts_error", message="quota exceeded", provider="openai")
     b.recv("text_completed")
@@ -188,7 +195,7 @@ def break_tts_error_then_completed(b):
 
 def break_upload_after_tts_completed(b):
     start(b, speech=True)
-    b.recv("tts_started", format="pcm_24000")
+    b.recv("tts_started", provider="openai", model="tts-1", voice="alloy", format="pcm_24000")
     b.recv("text_chunk", text="Hi", chunk_index=1)
     b.recv("audio_chunk", audio=AUDIO)
     bad = b.recv("tts_file_uploaded", audio_url="https://example.com/a.pcm")
@@ -198,7 +205,7 @@ def break_upload_after_tts_completed(b):
 
 def break_audio_chunk_count_matches(b):
     start(b, speech=True)
-    b.recv("tts_started", format="pcm_24000")
+    b.recv("tts_started", provider="openai", model="tts-1", voice="alloy", format="pcm_24000")
     b.recv("text_chunk", text="Hi", chunk_index=1)
     b.recv("audio_chunk", audio=AUDIO)
     b.recv("audio_chunk", audio=AUDIO)
@@ -412,7 +419,7 @@ def test_refused_request_owes_no_completion_flags(b):
 @pytest.mark.parametrize("audio, why", [("", "zero bytes"), (123, "not a base64 string")])
 def test_audio_is_base64_variants(b, audio, why):
     start(b, speech=True)
-    b.recv("tts_started", format="pcm_24000")
+    b.recv("tts_started", provider="openai", model="tts-1", voice="alloy", format="pcm_24000")
     bad = b.recv("audio_chunk", audio=audio)
     b.recv("text_chunk", text="Hi", chunk_index=1)
     flags(b, speech=True)
@@ -431,7 +438,7 @@ def test_tts_started_missing_entirely(b):
 
 def test_tts_error_followed_by_tts_completed_is_fine(b):
     start(b, speech=True)
-    b.recv("tts_started", format="pcm_24000")
+    b.recv("tts_started", provider="openai", model="tts-1", voice="alloy", format="pcm_24000")
     b.recv("text_chunk", text="Hi", chunk_index=1)
     b.recv("tts_error", message="quota exceeded", provider="openai")
     flags(b, speech=True)
@@ -603,7 +610,7 @@ def test_late_upload_after_the_request_finished_is_not_blamed_on_the_next_reques
     b.sent_request(speech=True)                               # next turn, sent as soon as request 1 finished
     b.recv("tts_file_uploaded", audio_url="https://example.com/turn1.pcm")   # request 1's upload, late
     b.recv("working", request_type="text")
-    b.recv("tts_started", format="pcm_24000")
+    b.recv("tts_started", provider="openai", model="tts-1", voice="alloy", format="pcm_24000")
     b.recv("text_chunk", text="Hi", chunk_index=1)
     b.recv("audio_chunk", audio=AUDIO)
     b.recv("text_completed")

@@ -14,6 +14,8 @@ import asyncio
 import base64
 import json
 import random
+import sys
+import traceback
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -112,8 +114,11 @@ class Connection:
     async def emit(self, kind: str, **fields) -> None:
         if self.o.jitter:
             await asyncio.sleep(self.rng.uniform(0, self.o.jitter))
-        if "session_id" in self.d.events[kind].fields and "session_id" not in fields:
+        known = self.d.events[kind].fields
+        if "session_id" in known and "session_id" not in fields:
             fields["session_id"] = self.session_id
+        # A dialect may lack a field (legacy tool events carry no display_text): leave it out.
+        fields = {name: value for name, value in fields.items() if name in known}
         await self.ws.send(json.dumps(self.d.encode(kind, **fields)))
 
     async def pause(self) -> None:
@@ -249,6 +254,7 @@ class Connection:
         )
         self.current = request
         self.workflow = asyncio.create_task(self.reply(request))
+        self.workflow.add_done_callback(_log_crash)
 
     async def cancel(self) -> None:
         request, workflow = self.current, self.workflow
@@ -295,7 +301,7 @@ class Connection:
         index = 0
         for number, piece in enumerate(chunks, start=1):
             index += 2 if ("chunk_index_gap" in f and number == 3) else 1
-            await self.emit("text_chunk", text=piece, chunk_index=index,
+            await self.emit("text_chunk", text=piece, chunk_index=str(index) if "chunk_index_as_text" in f else index,
                             **({"session_id": str(uuid.uuid4())} if "session_id_changes" in f and number > 1 else {}))
             if "duplicate_chunk" in f and number == 2:
                 await self.emit("text_chunk", text=piece, chunk_index=index)
@@ -381,6 +387,12 @@ class Connection:
             return "%%not-base64-audio%%"
         pcm = media.pcm_tone(0.01 + 0.004 * len(piece))
         return base64.b64encode(pcm).decode()
+
+
+def _log_crash(task: asyncio.Task) -> None:
+    """A reply that dies of a bug must say so on stderr, not leave the client waiting in silence."""
+    if not task.cancelled() and task.exception() is not None:
+        traceback.print_exception(task.exception(), file=sys.stderr)
 
 
 def _is_json(text: str) -> bool:

@@ -1,0 +1,93 @@
+"""Machine-readable message schemas: a dialect's AsyncAPI document, used to check wire frames.
+
+Each dialect profile names an AsyncAPI 3.0.0 document (``Dialect.asyncapi_path``) whose
+``components.messages`` carry ``x-kind`` (the profile's kind, or a client message name) and a
+JSON Schema ``payload``. Payloads ``$ref`` shared pieces in ``#/components/schemas``, so each
+payload is validated through a registry that holds the whole document: refs then resolve
+exactly as they read in the file, with no copying or rewriting.
+
+One extension: JSON Schema leaves ``contentSchema`` as an annotation, but a JSON document
+sent inside a string (db_operation_executed's content, protocol.md §7) is checked here like
+the same value sent as an object, so both forms of the MAY get the same scrutiny.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from jsonschema import Draft202012Validator, validators
+from jsonschema.exceptions import ValidationError, best_match
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+from support.vocabulary import Dialect
+
+
+def _json_content(validator, subschema, instance, schema):
+    if schema.get("contentMediaType") != "application/json" or not isinstance(instance, str):
+        return
+    try:
+        document = json.loads(instance)
+    except ValueError as exc:
+        yield ValidationError(f"{instance[:60]!r} is not a JSON document ({exc})")
+        return
+    yield from validator.descend(document, subschema)
+
+
+Validator = validators.extend(Draft202012Validator, {"contentSchema": _json_content})
+
+
+def _json_path(parts) -> str:
+    """$.data.call_id / $.content[0] / $['odd key'] for an error's location in the frame."""
+    out = "$"
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part.isidentifier():
+            out += f".{part}"
+        else:
+            out += f"[{json.dumps(part)}]"
+    return out
+
+
+def _describe(error: ValidationError) -> str:
+    # anyOf/oneOf errors say only "not valid under any of the given schemas"; best_match
+    # descends into the branch that fits the value best, so the message names the real field.
+    leaf = best_match([error])
+    return f"at {_json_path(leaf.absolute_path)}: {leaf.message}"
+
+
+class MessageSchemas:
+    _cache: dict[str, "MessageSchemas"] = {}
+
+    def __init__(self, document: dict, uri: str):
+        self.document = document
+        registry = Registry().with_resource(uri, Resource.from_contents(document, default_specification=DRAFT202012))
+        self._validators: dict[str, Validator] = {}
+        for key, message in document["components"]["messages"].items():
+            schema = {"$ref": f"{uri}#/components/messages/{key}/payload"}
+            self._validators[message["x-kind"]] = Validator(schema, registry=registry)
+
+    @classmethod
+    def for_dialect(cls, dialect: Dialect) -> "MessageSchemas":
+        """The schemas of a dialect, loaded once per dialect name."""
+        if dialect.name not in cls._cache:
+            path = dialect.asyncapi_path
+            if path is None or not path.is_file():
+                raise ValueError(f"dialect {dialect.name!r} has no AsyncAPI document (profile key 'asyncapi': {path})")
+            cls._cache[dialect.name] = cls(json.loads(path.read_text()), uri=f"urn:chat-suite:asyncapi:{dialect.name}")
+        return cls._cache[dialect.name]
+
+    def kinds(self) -> set[str]:
+        return set(self._validators)
+
+    def problems(self, kind: str, frame: Any) -> list[str]:
+        """Why `frame` does not fit the schema of `kind` ([] when it does, or when the kind has no schema)."""
+        validator = self._validators.get(kind)
+        if validator is None:
+            return []   # unknown/removed/malformed frames are the rules' business, not the schemas'
+        errors = sorted(validator.iter_errors(frame), key=lambda e: list(map(str, e.absolute_path)))
+        return [_describe(e) for e in errors]
+
+
+__all__ = ["MessageSchemas"]

@@ -1,0 +1,41 @@
+"""The suite as a newcomer runs it: skipped by default, green on the reference backend, honest when
+nothing listens, and the same against a backend started by hand with its CLI."""
+from __future__ import annotations
+
+import socket
+
+from support.backend_process import BackendProcess
+from support.config import Settings
+from support.gating import HOW_TO_ENABLE
+from tests.behave_runner import run_behave, run_suite
+
+
+def test_plain_behave_skips_everything_and_says_how_to_enable():
+    run = run_behave()
+    assert run.returncode == 0, run.output[-2000:]
+    assert "0 scenarios passed, 0 failed" in run.output and "skipped" in run.summary
+    assert HOW_TO_ENABLE in run.output
+
+
+def test_tags_select_only_the_tool_scenario():
+    run = run_suite(tags="@tools")
+    assert run.returncode == 0, run.output[-3000:]
+    assert "1 scenario passed, 0 failed" in run.output, run.summary
+    assert "tool_start(generate_image) → tool_result(success)" in run.output
+
+
+def test_nothing_listening_stops_the_run_early_with_one_message():
+    with socket.socket() as s:       # a port that was free a moment ago: nothing listens there
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    run = run_behave(env={"RUN_MANUAL_TESTS": "1", "BACKEND_WS_URL": f"ws://127.0.0.1:{port}/chat/ws"}, timeout=60)
+    assert run.returncode != 0
+    assert "connection refused" in run.output and "docker-compose up -d backend" in run.output
+    assert "timed out" not in run.output and "0 scenarios passed, 0 failed" in run.output
+
+
+def test_live_mode_passes_against_the_backend_started_by_its_cli():
+    with BackendProcess(secret=Settings().jwt_secret) as backend:
+        run = run_behave(env={"RUN_MANUAL_TESTS": "1", "BACKEND_WS_URL": backend.url})
+    assert run.returncode == 0, run.output[-3000:]
+    assert " 0 failed" in run.summary and "testing the live backend" in run.output
