@@ -444,9 +444,17 @@ def violations_only(found: list[Violation]) -> list[Violation]:
     return [v for v in found if v.severity == VIOLATION]
 
 
-def explain(found: list[Violation], transcript: Transcript) -> str:
-    lines = [f"{len(found)} protocol rule(s) broken on {transcript.name}:"]
-    lines += [str(v) for v in found]
+def explain(found: list[Violation], transcript: Transcript, per_rule: int = 2) -> str:
+    """Violations grouped by rule: the first few of each in full, then how many more."""
+    by_rule: dict[str, list[Violation]] = {}
+    for v in found:
+        by_rule.setdefault(v.rule, []).append(v)
+    lines = [f"{len(by_rule)} protocol rule(s) broken on {transcript.name} ({len(found)} violation(s)):"]
+    for rule_name, group in by_rule.items():
+        lines += [str(v) for v in group[:per_rule]]
+        if len(group) > per_rule:
+            lines.append(f"[{rule_name}]: … and {len(group) - per_rule} more like it, at events "
+                         + ", ".join(f"#{v.seq}" for v in group[per_rule:per_rule + 10]))
     return "\n".join(lines)
 
 

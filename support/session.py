@@ -55,6 +55,8 @@ class WaitTimeout(SessionError):
 
 
 AUTH_CLOSE_CODES = {4401: "Unauthorized", 4403: "Forbidden", 1008: "policy violation"}
+AUTH_HINT = (". The backend refused the suite's token: JWT_SECRET (or MY_AUTH_TOKEN) must be the backend's "
+             "signing secret, and jwt_algorithm its algorithm")
 
 
 def describe_close(code: int | None, reason: str) -> str:
@@ -203,8 +205,9 @@ class Session:
             status = exc.response.status_code
             self._record_close("handshake rejected", f"HTTP {status}", status=status)
             if strict:
+                hint = AUTH_HINT if status in (401, 403) else ""
                 raise HandshakeRejected(f"handshake rejected: the backend answered the upgrade of {where} with "
-                                        f"HTTP {status}", status) from None
+                                        f"HTTP {status}{hint}", status) from None
             return self
         except (ConnectionRefusedError, OSError) as exc:
             self._record_close("connection refused", str(exc))
@@ -300,19 +303,28 @@ class Session:
             if closed is not None:
                 if allow_closed:
                     return None
+                hint = AUTH_HINT if closed.fields.get("code") in AUTH_CLOSE_CODES else ""
                 raise ClosedByBackend(
                     f"{closed.fields['how']} while waiting for {what} on {self.name}: {closed.fields['detail']} "
-                    f"(at t={closed.t:.3f} s)\nReceived so far:\n{self.transcript.dump()}",
+                    f"(at t={closed.t:.3f} s){hint}\nReceived so far:\n{self.transcript.dump()}",
                     closed.fields.get("code"), closed.fields.get("reason") or "")
             remaining = deadline - loop.time()
             if remaining <= 0:
                 raise WaitTimeout(f"timed out after {timeout:g} s waiting for {what} on {self.name} "
-                                  f"({len(self.transcript.received())} frames received so far):\n{self.transcript.dump()}")
+                                  f"({len(self.transcript.received())} frames received so far){self._names_hint()}:\n"
+                                  f"{self.transcript.dump()}")
             self._changed.clear()
             try:
                 await asyncio.wait_for(self._changed.wait(), remaining)
             except TimeoutError:
                 pass
+
+    def _names_hint(self) -> str:
+        unknown = sorted({e.label for e in self.transcript.received() if e.kind == "unknown"})
+        if not unknown:
+            return ""
+        return (f". Event types this dialect ({self.dialect.name}) does not know arrived: {', '.join(unknown)}; "
+                f"if the backend speaks another dialect, run with -D dialect=NAME (see README, Dialects)")
 
     async def _quiet(self, window: float) -> list:
         start = len(self.transcript)

@@ -526,12 +526,24 @@ def test_cancel_message_gives_the_timing(b):
     assert f"arrived at t={bad.t:.3f} s" in v.message
 
 
-def test_explain_lists_every_violation(b):
+def test_explain_names_every_broken_rule(b):
     break_tts_error_then_completed(b)
     found = rules.violations_only(rules.check(b.tr))
     text = rules.explain(found, b.tr)
-    assert text.startswith(f"{len(found)} protocol rule(s) broken on {b.tr.name}:")
+    assert text.startswith(f"{len({v.rule for v in found})} protocol rule(s) broken on {b.tr.name}")
     assert all(f"[{v.rule}]" in text for v in found)
+
+
+def test_explain_folds_many_violations_of_one_rule(b):
+    b.ready()
+    b.sent_request()
+    b.recv("working", request_type="text")
+    for i in range(5):
+        b.recv_frame({"type": "text_chunk", "content": 42 + i, "session_id": "ws-session-1"})
+    found = rules.check(b.tr, ["frames_match_schema"])
+    text = rules.explain(found, b.tr)
+    assert len(found) == 5 and text.count("breaks its schema") == 2
+    assert "… and 3 more like it, at events #6, #7, #8" in text
 
 
 # -- MAY variations that must not fail (protocol.md §1, §5, §6, §7, §4) --------------------------
