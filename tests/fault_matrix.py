@@ -20,6 +20,7 @@ class Row:
     tags: str            # behave --tags expression that selects the catching scenario(s)
     scenario: str        # a failing scenario's name must contain this
     message: str         # the failure output must contain this
+    defines: tuple = ()  # extra -D settings the catching run needs
 
 
 ROWS = [
@@ -35,6 +36,7 @@ ROWS = [
     Row("text_after_completed", "@chat", "A question gets a complete answer", "[no_text_after_text_completed]"),
     Row("removed_event", "@chat", "A question gets a complete answer", "[removed_events_absent]"),
     Row("malformed_frame", "@chat", "A question gets a complete answer", "[frames_are_json]"),
+    Row("unknown_event", "@chat", "A question gets a complete answer", "[known_events]", ("strict_events=true",)),
     Row("chunk_index_as_text", "@chat", "A question gets a complete answer", "[frames_match_schema]"),
     Row("stall_mid_reply", "@chat", "A question gets a complete answer", "waiting for text_completed"),
     Row("drop_mid_reply", "@chat", "A question gets a complete answer", "connection dropped while waiting"),
@@ -70,7 +72,7 @@ ROWS = [
 
 def run_fault(row: Row) -> Run:
     return run_suite(f"reference_faults={row.fault}", f"timeout={MATRIX_TIMEOUT}", "quiet_window=0.5",
-                     "reference_chunk_delay=0.01", tags=row.tags)
+                     "reference_chunk_delay=0.01", *row.defines, tags=row.tags)
 
 
 def markdown() -> str:
@@ -78,7 +80,8 @@ def markdown() -> str:
     lines = ["| fault (`--fault`) | what the broken backend does | caught by (tag: scenario) | message printed |",
              "|---|---|---|---|"]
     for row in ROWS:
-        lines.append(f"| `{row.fault}` | {FAULTS[row.fault]} | {row.tags}: {row.scenario}… | `{row.message}` |")
+        run_with = f" (with `-D {' -D '.join(row.defines)}`)" if row.defines else ""
+        lines.append(f"| `{row.fault}` | {FAULTS[row.fault]} | {row.tags}{run_with}: {row.scenario}… | `{row.message}` |")
     return "\n".join(lines)
 
 

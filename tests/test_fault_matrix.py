@@ -56,6 +56,12 @@ def test_the_watchdog_ends_a_scenario_over_its_budget():
     assert run.seconds < 10, run.seconds
 
 
+def test_an_unknown_event_is_only_reported_unless_strict():
+    run = run_suite("reference_faults=unknown_event", tags="@chat")
+    assert run.returncode == 0, run.output[-3000:]
+    assert "notice on my connection: unknown event type 'debug_trace'" in run.output
+
+
 def test_the_readme_table_is_the_matrix():
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     assert markdown() in readme, "README's fault table is stale: paste the output of `python -m tests.fault_matrix`"

@@ -58,6 +58,10 @@ def start(b: TranscriptBuilder, *, speech=False, agent=False):
     b.recv("working", request_type="text")
 
 
+def tts_started(b):
+    return b.recv("tts_started", provider="openai", model="tts-1", voice="alloy", format="pcm_24000")
+
+
 def flags(b, speech=False):
     b.recv("text_completed")
     b.recv("tts_completed" if speech else "tts_not_requested")
@@ -152,7 +156,7 @@ def break_tts_started_before_audio(b):
     start(b, speech=True)
     b.recv("text_chunk", text="Hi", chunk_index=1)
     bad = b.recv("audio_chunk", audio=AUDIO)
-    b.recv("tts_started", provider="openai", model="tts-1", voice="alloy", format="pcm_24000")
+    tts_started(b)
     b.recv("audio_chunk", audio=AUDIO)
     flags(b, speech=True)
     return bad
@@ -160,7 +164,7 @@ def break_tts_started_before_audio(b):
 
 def break_audio_is_base64(b):
     start(b, speech=True)
-    b.recv("tts_started", provider="openai", model="tts-1", voice="alloy", format="pcm_24000")
+    tts_started(b)
     b.recv("text_chunk", text="Hi", chunk_index=1)
     bad = b.recv("audio_chunk", audio="%%% not base64 %%%")
     flags(b, speech=True)
@@ -169,7 +173,7 @@ def break_audio_is_base64(b):
 
 def break_text_before_tts_completed(b):
     start(b, speech=True)
-    b.recv("tts_started", provider="openai", model="tts-1", voice="alloy", format="pcm_24000")
+    tts_started(b)
     b.recv("audio_chunk", audio=AUDIO)
     b.recv("tts_completed")
     bad = b.recv("text_chunk", text="Hi", chunk_index=1)
@@ -186,7 +190,7 @@ def break_speech_not_refused(b):
 
 def break_tts_error_then_completed(b):
     start(b, speech=True)
-    b.recv("tts_started", provider="openai", model="tts-1", voice="alloy", format="pcm_24000")
+    tts_started(b)
     b.recv("text_chunk", text="Hi", chunk_index=1)
     bad = b.recv("tts_error", message="quota exceeded", provider="openai")
     b.recv("text_completed")
@@ -195,7 +199,7 @@ def break_tts_error_then_completed(b):
 
 def break_upload_after_tts_completed(b):
     start(b, speech=True)
-    b.recv("tts_started", provider="openai", model="tts-1", voice="alloy", format="pcm_24000")
+    tts_started(b)
     b.recv("text_chunk", text="Hi", chunk_index=1)
     b.recv("audio_chunk", audio=AUDIO)
     bad = b.recv("tts_file_uploaded", audio_url="https://example.com/a.pcm")
@@ -205,7 +209,7 @@ def break_upload_after_tts_completed(b):
 
 def break_audio_chunk_count_matches(b):
     start(b, speech=True)
-    b.recv("tts_started", provider="openai", model="tts-1", voice="alloy", format="pcm_24000")
+    tts_started(b)
     b.recv("text_chunk", text="Hi", chunk_index=1)
     b.recv("audio_chunk", audio=AUDIO)
     b.recv("audio_chunk", audio=AUDIO)
@@ -419,7 +423,7 @@ def test_refused_request_owes_no_completion_flags(b):
 @pytest.mark.parametrize("audio, why", [("", "zero bytes"), (123, "not a base64 string")])
 def test_audio_is_base64_variants(b, audio, why):
     start(b, speech=True)
-    b.recv("tts_started", provider="openai", model="tts-1", voice="alloy", format="pcm_24000")
+    tts_started(b)
     bad = b.recv("audio_chunk", audio=audio)
     b.recv("text_chunk", text="Hi", chunk_index=1)
     flags(b, speech=True)
@@ -438,7 +442,7 @@ def test_tts_started_missing_entirely(b):
 
 def test_tts_error_followed_by_tts_completed_is_fine(b):
     start(b, speech=True)
-    b.recv("tts_started", provider="openai", model="tts-1", voice="alloy", format="pcm_24000")
+    tts_started(b)
     b.recv("text_chunk", text="Hi", chunk_index=1)
     b.recv("tts_error", message="quota exceeded", provider="openai")
     flags(b, speech=True)
@@ -622,7 +626,7 @@ def test_late_upload_after_the_request_finished_is_not_blamed_on_the_next_reques
     b.sent_request(speech=True)                               # next turn, sent as soon as request 1 finished
     b.recv("tts_file_uploaded", audio_url="https://example.com/turn1.pcm")   # request 1's upload, late
     b.recv("working", request_type="text")
-    b.recv("tts_started", provider="openai", model="tts-1", voice="alloy", format="pcm_24000")
+    tts_started(b)
     b.recv("text_chunk", text="Hi", chunk_index=1)
     b.recv("audio_chunk", audio=AUDIO)
     b.recv("text_completed")

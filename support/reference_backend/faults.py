@@ -20,6 +20,7 @@ FAULTS: dict[str, str] = {
     "text_after_completed": "sends a text chunk after text_completed",
     "removed_event": "still sends the removed event 'complete'",
     "malformed_frame": "sends a frame that is not JSON in the middle of a reply",
+    "unknown_event": "sends an event type the protocol does not define (caught when strict_events is on)",
     "chunk_index_as_text": "sends chunk_index as a string (\"1\") instead of a number",
     "stall_mid_reply": "stops sending in the middle of a reply, connection left open",
     "drop_mid_reply": "drops the connection in the middle of a reply",

@@ -288,6 +288,8 @@ class Connection:
         if "late_working" not in f:
             await self.emit("working", request_type=r.request_type)
         await self.emit("model_in_use", model="scripted-1", provider="reference")
+        if "unknown_event" in f:
+            await self.ws.send(json.dumps({"type": "debug_trace", "content": {"step": "model selected"}}))
         tool_events = await self.tool_events(r) if r.agent and scripted_model.wants_image(r.prompt) else []
         if "tool_after_text_completed" not in f:
             for kind, fields in tool_events:
