@@ -10,3 +10,10 @@ Feature: Answers can be spoken aloud
     And both the text and the speech say they are finished
     And the audio is real sound
     And the speech events arrive in the promised order
+
+  Scenario: A given text is read aloud as it is
+    Given I am connected to the chat backend
+    When I ask for a text to be read aloud, without an answer
+    Then the text is spoken and no answer is written
+    And the audio is real sound
+    And the speech events arrive in the promised order

@@ -36,3 +36,18 @@ async def step_real_sound(context):
     started = world.transcript.first("tts_started", request=n)
     problem = audio_problem(chunks, started.fields.get("format") if started else None)
     assert problem is None, f"the audio of request {n} is not sound: {problem}"
+
+
+@when("I ask for a text to be read aloud, without an answer")
+async def step_ask_speech_only(context):
+    await context.world.ask(context.settings.tts_prompt, speech=True, request_type="tts")
+
+
+@then("the text is spoken and no answer is written")
+async def step_spoken_not_written(context):
+    world, n = context.world, context.world.last_request()
+    await world.wait_finished(n)
+    tr = world.transcript
+    assert tr.of_kind("audio_chunk", request=n), f"no audio for a speech-only request:\n{tr.dump()}"
+    assert not tr.of_kind("text_chunk", request=n), f"text was written for a speech-only request:\n{tr.dump()}"
+    assert tr.first("text_not_requested", request=n) and tr.first("tts_completed", request=n), tr.dump()

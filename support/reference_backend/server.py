@@ -282,6 +282,9 @@ class Connection:
 
     # -- a reply --------------------------------------------------------------------------------------
     async def reply(self, r: Request) -> None:
+        if r.request_type == "tts":
+            await self.speak_only(r)
+            return
         f = self.faults
         text = scripted_model.reply_for(r.prompt)
         chunks = scripted_model.chunk(text, self.rng if self.o.random_chunks else None)
@@ -339,6 +342,18 @@ class Connection:
                 await self.emit(kind, **fields)
         if not r.speech:
             await self.emit("tts_not_requested")
+
+    async def speak_only(self, r: Request) -> None:
+        """request_type "tts": read the given text aloud; no text is generated (text_not_requested)."""
+        await self.emit("working", request_type=r.request_type)
+        await self.emit("tts_started", provider="reference", model="tone-1", voice="alloy", format="pcm_24000")
+        r.speech = r.speech_started = True
+        pieces = scripted_model.chunk(r.prompt)
+        for piece in pieces:
+            await self.emit("audio_chunk", audio=self.audio_for(piece))
+            await self.pause()
+        await self.finish_speech(r, len(pieces))
+        await self.emit("text_not_requested")
 
     async def finish_speech(self, r: Request, audio_sent: int) -> None:
         f = self.faults

@@ -1,0 +1,32 @@
+"""Which scenarios run: off by default, reference on request, live with RUN_MANUAL_TESTS."""
+import pytest
+
+from support.config import Settings
+from support.gating import HOW_TO_ENABLE, run_mode, skip_reason
+
+
+@pytest.mark.parametrize("backend, environ, mode", [
+    ("live", {}, "off"),
+    ("live", {"RUN_MANUAL_TESTS": "0"}, "off"),
+    ("live", {"RUN_MANUAL_TESTS": "1"}, "live"),
+    ("live", {"RUN_MANUAL_TESTS": "yes"}, "live"),
+    ("reference", {}, "reference"),
+])
+def test_run_mode(backend, environ, mode):
+    assert run_mode(Settings(backend=backend), environ) == mode
+
+
+def test_off_skips_everything_with_how_to_enable():
+    assert skip_reason("off", ["chat"], can_restart=True) == HOW_TO_ENABLE
+    assert "RUN_MANUAL_TESTS=1" in HOW_TO_ENABLE and "-D backend=reference" in HOW_TO_ENABLE
+
+
+def test_requires_docker_runs_only_against_the_live_backend():
+    assert "dockerised backend" in skip_reason("reference", ["requires_docker"], can_restart=True)
+    assert skip_reason("live", ["requires_docker"], can_restart=False) is None
+
+
+def test_requires_restart_needs_a_way_to_restart():
+    assert "restart_command" in skip_reason("live", ["session", "requires_restart"], can_restart=False)
+    assert skip_reason("live", ["requires_restart"], can_restart=True) is None
+    assert skip_reason("reference", ["chat"], can_restart=True) is None
