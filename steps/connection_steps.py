@@ -1,5 +1,5 @@
 """Steps every capability shares: connecting, keepalive, the order check."""
-from behave import given, then, when
+from behave import given, then
 from hamcrest import assert_that
 
 from support.matchers import keeps_rules
@@ -17,6 +17,5 @@ async def step_events_in_order(context, aspect):
 
 
 @then("the connection still answers a ping")
-@when("I ping the backend")
 async def step_ping(context):
     await context.world.ping()
