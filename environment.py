@@ -54,6 +54,8 @@ def before_scenario(context, scenario):
     reason = gating.skip_reason(context.mode, scenario.effective_tags, can_restart)
     if reason:
         scenario.skip(reason=reason)
+        if reason != gating.HOW_TO_ENABLE:   # that one is said once for the whole run
+            say(f"SKIPPED {scenario.name!r}: {reason}")
         return
     context.world = World(context.settings, context.dialect)
     context.watchdog.arm(scenario.name, context.settings.scenario_budget)
