@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -105,8 +106,9 @@ def restart(settings, backend: BackendProcess | None, probe) -> None:
         return
     subprocess.run(settings.restart_command, shell=True, check=True, timeout=120)
     problem = None
-    for _ in range(30):
+    for _ in range(30):          # up to ~90 s for the backend to answer again
         problem = probe(settings, 2.0)
         if problem is None:
             return
+        time.sleep(1.0)
     raise AssertionError(f"the backend did not come back after `{settings.restart_command}`: {problem}")
