@@ -68,12 +68,13 @@ def after_scenario(context, scenario):
         return
     context.watchdog.disarm()
     world.close_all_now()
-    checked = [(tr, rules.check(tr, strict=context.settings.strict_events)) for tr in world.transcripts()]
-    for line in report.flow_lines(world.transcripts()) + report.notices(world.transcripts()):
+    transcripts = world.transcripts()
+    checked = [(tr, rules.check(tr, strict=context.settings.strict_events)) for tr in transcripts]
+    for line in report.flow_lines(transcripts) + report.notices(checked):
         print(line)
     report.write_json(context.settings.reports_dir, scenario.feature.name, scenario.name, scenario.status.name,
-                      world.transcripts(), [v for _, found in checked for v in found])
-    broken = [(tr, rules.violations_only(found)) for tr, found in checked if rules.violations_only(found)]
+                      transcripts, [v for _, found in checked for v in found])
+    broken = [(tr, bad) for tr, bad in ((tr, rules.violations_only(found)) for tr, found in checked) if bad]
     if not broken:
         return
     explanation = "\n".join(rules.explain(found, tr) for tr, found in broken)

@@ -3,7 +3,6 @@ import json
 
 from behave import then, when
 
-from support import rules
 from support.session import build_chat_request
 
 POLITE_CLOSE_CODES = (1003, 1008, 1009)

@@ -88,12 +88,12 @@ def _faults(settings) -> list[str]:
     return [f.strip() for f in settings.reference_faults.split(",") if f.strip()]
 
 
-def start_reference(settings, db_path: str | None = None, port: int = 0) -> BackendProcess:
+def start_reference(settings) -> BackendProcess:
     """Start the reference backend as the settings describe (secret, dialect, faults, pacing)."""
     extra = ["--jitter", str(settings.reference_jitter)] + (["--random-chunks"] if settings.reference_random_chunks else [])
     backend = BackendProcess(secret=settings.jwt_secret, dialect=settings.dialect, faults=_faults(settings),
                              chunk_delay=settings.reference_chunk_delay, auth_at=settings.reference_auth_at,
-                             db_path=db_path or settings.reference_db or None, port=port, extra_args=extra)
+                             db_path=settings.reference_db or None, extra_args=extra)
     backend.start()
     return backend
 

@@ -17,11 +17,10 @@ def flow_lines(transcripts: list[Transcript]) -> list[str]:
     return [f"    {tr.name}: {tr.flow() or '(nothing received)'}" for tr in transcripts]
 
 
-def notices(transcripts: list[Transcript]) -> list[str]:
-    out = []
-    for tr in transcripts:
-        out += [f"    notice on {tr.name}: {v.message} (#{v.seq})" for v in rules.check(tr, ["known_events"])]
-    return out
+def notices(checked: list[tuple[Transcript, list[rules.Violation]]]) -> list[str]:
+    """The notices among already-checked results (reported, not failing)."""
+    return [f"    notice on {tr.name}: {v.message} (#{v.seq})"
+            for tr, found in checked for v in found if v.severity == rules.NOTICE]
 
 
 def write_json(directory: str, feature: str, scenario: str, status: str, transcripts: list[Transcript],

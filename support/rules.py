@@ -11,7 +11,12 @@ import binascii
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
-from support.transcript import CLOSED, RECEIVED, SENT, SPEECH_FLAGS, TEXT_FLAGS, CONTENT_KINDS, Entry, Transcript
+from support.transcript import CONTENT_KINDS, SPEECH_FLAGS, TEXT_FLAGS, Entry, Transcript, clip
+
+# How a backend may turn a connection away (§2): HTTP status at the upgrade, or a close code after it.
+REFUSAL_STATUSES = (401, 403)
+REFUSAL_CLOSE_CODES = (4401, 4403, 1008)
+WORK_KINDS = frozenset({"pong", "working"}) | CONTENT_KINDS   # what "no work done" forbids
 
 VIOLATION = "violation"
 NOTICE = "notice"   # reported in the output, fails only when the run is strict
@@ -107,12 +112,8 @@ def frames_are_json(c: Check) -> list[Violation]:
 @rule("every frame matches its message schema in the dialect's AsyncAPI document")
 def frames_match_schema(c: Check) -> list[Violation]:
     return [c.violation("frames_match_schema", e, f"{e.label} breaks its schema: {'; '.join(e.schema_problems)}; "
-                        f"frame: {_clip(e.raw)}") for e in c.transcript.received() if e.schema_problems]
-
-
-def _clip(raw, width: int = 300) -> str:
-    text = raw if isinstance(raw, str) else repr(raw)
-    return text if len(text) <= width else text[:width] + "…"
+                        f"frame: {clip(e.raw if isinstance(e.raw, str) else repr(e.raw), 300)}")
+            for e in c.transcript.received() if e.schema_problems]
 
 
 @rule("an event type the suite does not know is reported (§4)")
@@ -459,11 +460,6 @@ def explain(found: list[Violation], transcript: Transcript, per_rule: int = 2) -
 
 
 # -- verdicts for single scenarios (pure, not whole-transcript rules) ------------------------
-
-REFUSAL_STATUSES = (401, 403)
-REFUSAL_CLOSE_CODES = (4401, 4403, 1008)
-WORK_KINDS = frozenset({"pong", "working"}) | CONTENT_KINDS
-
 
 def refusal(transcript: Transcript) -> tuple[bool, str]:
     """(refused as the protocol allows?, what actually happened) for a connection (§2)."""

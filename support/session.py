@@ -22,6 +22,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from support.config import Settings
+from support.rules import REFUSAL_CLOSE_CODES, REFUSAL_STATUSES
 from support.schemas import MessageSchemas
 from support.tokens import describe as describe_token
 from support.transcript import CHAT_REQUEST, CLOSED, RAW, RECEIVED, SENT, Transcript
@@ -54,7 +55,8 @@ class WaitTimeout(SessionError):
     pass
 
 
-AUTH_CLOSE_CODES = {4401: "Unauthorized", 4403: "Forbidden", 1008: "policy violation"}
+CLOSE_LABELS = {1000: "normal", 1001: "going away", 1003: "unsupported data", 1008: "policy violation",
+                1009: "message too big", 1011: "internal error", 4401: "Unauthorized", 4403: "Forbidden"}
 AUTH_HINT = (". The backend refused the suite's token: JWT_SECRET (or MY_AUTH_TOKEN) must be the backend's "
              "signing secret, and jwt_algorithm its algorithm")
 
@@ -62,8 +64,7 @@ AUTH_HINT = (". The backend refused the suite's token: JWT_SECRET (or MY_AUTH_TO
 def describe_close(code: int | None, reason: str) -> str:
     if code is None:
         return "the connection dropped without a close frame (1006)"
-    label = AUTH_CLOSE_CODES.get(code) or {1000: "normal", 1001: "going away", 1003: "unsupported data",
-                                           1009: "message too big", 1011: "internal error"}.get(code, "")
+    label = CLOSE_LABELS.get(code, "")
     return f"close code {code}" + (f" ({label})" if label else "") + (f" reason {reason!r}" if reason else "")
 
 
@@ -205,7 +206,7 @@ class Session:
             status = exc.response.status_code
             self._record_close("handshake rejected", f"HTTP {status}", status=status)
             if strict:
-                hint = AUTH_HINT if status in (401, 403) else ""
+                hint = AUTH_HINT if status in REFUSAL_STATUSES else ""
                 raise HandshakeRejected(f"handshake rejected: the backend answered the upgrade of {where} with "
                                         f"HTTP {status}{hint}", status) from None
             return self
@@ -303,7 +304,7 @@ class Session:
             if closed is not None:
                 if allow_closed:
                     return None
-                hint = AUTH_HINT if closed.fields.get("code") in AUTH_CLOSE_CODES else ""
+                hint = AUTH_HINT if closed.fields.get("code") in REFUSAL_CLOSE_CODES else ""
                 raise ClosedByBackend(
                     f"{closed.fields['how']} while waiting for {what} on {self.name}: {closed.fields['detail']} "
                     f"(at t={closed.t:.3f} s){hint}\nReceived so far:\n{self.transcript.dump()}",

@@ -52,25 +52,25 @@ class Entry:
         f = self.fields
         if self.kind in ("text_chunk", "thinking_chunk"):
             idx = f" [{f['chunk_index']}]" if "chunk_index" in f else ""
-            return f"{idx} {_clip(repr(f.get('text')), 40)}"
+            return f"{idx} {clip(repr(f.get('text')), 40)}"
         if self.kind in ("tool_start", "tool_result"):
             return f" {f.get('tool_name')} call_id={f.get('call_id')}"
         if self.kind == "audio_chunk":
             audio = f.get("audio")
             return f" ({len(audio) if isinstance(audio, str) else type(audio).__name__} base64 chars)"
         if self.kind == "error":
-            return f" stage={f.get('stage')} {_clip(repr(f.get('message')), 60)}"
+            return f" stage={f.get('stage')} {clip(repr(f.get('message')), 60)}"
         if self.kind == CHAT_REQUEST:
-            return f" {_clip(repr(f.get('prompt')), 50)}" + (" +speech" if f.get("speech") else "") + (
+            return f" {clip(repr(f.get('prompt')), 50)}" + (" +speech" if f.get("speech") else "") + (
                 " +agent" if f.get("agent") else "") + (f" chat={f['chat_id']}" if f.get("chat_id") else "")
         if self.direction == CLOSED:
             return f": {f.get('detail')}"
         if self.kind in ("malformed", "unknown", "removed", RAW):
-            return f" {_clip(repr(self.raw), 60)}"
+            return f" {clip(repr(self.raw), 60)}"
         return ""
 
 
-def _clip(text: str, width: int) -> str:
+def clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 

@@ -53,10 +53,6 @@ class World:
     def transcripts(self) -> list[Transcript]:
         return [s.transcript for s in self.sessions.values()]
 
-    async def close_all(self) -> None:
-        for session in self.sessions.values():
-            await session.close()
-
     def close_all_now(self) -> None:
         for session in self.sessions.values():
             session.close_now()
@@ -89,7 +85,7 @@ class World:
 
     def wire_name(self, kind: str) -> str:
         spec = self.dialect.events.get(kind)
-        return spec.wire_type + "".join(f"({v})" for k, v in spec.match.items() if k != "type") if spec else kind
+        return spec.wire_name if spec else kind
 
     # -- streaming and stopping ---------------------------------------------------------------------
     async def wait_streaming(self, request: int, chunks: int = 2, session: Session | None = None) -> None:

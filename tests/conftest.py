@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -181,3 +182,11 @@ def cancelled_reply(b: TranscriptBuilder, text_chunks=("Once", " upon")) -> Entr
     b.recv("text_completed")
     b.recv("tts_not_requested")
     return req
+
+
+@pytest.fixture
+def unused_port() -> int:
+    """A port that was free a moment ago: nothing listens there."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -2,8 +2,6 @@
 nothing listens, and the same against a backend started by hand with its CLI."""
 from __future__ import annotations
 
-import socket
-
 from support.backend_process import BackendProcess
 from support.config import Settings
 from support.gating import HOW_TO_ENABLE
@@ -24,11 +22,9 @@ def test_tags_select_only_the_tool_scenario():
     assert "tool_start(generate_image) → tool_result(success)" in run.output
 
 
-def test_nothing_listening_stops_the_run_early_with_one_message():
-    with socket.socket() as s:       # a port that was free a moment ago: nothing listens there
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    run = run_behave(env={"RUN_MANUAL_TESTS": "1", "BACKEND_WS_URL": f"ws://127.0.0.1:{port}/chat/ws"}, timeout=60)
+def test_nothing_listening_stops_the_run_early_with_one_message(unused_port):
+    run = run_behave(env={"RUN_MANUAL_TESTS": "1", "BACKEND_WS_URL": f"ws://127.0.0.1:{unused_port}/chat/ws"},
+                     timeout=60)
     assert run.returncode != 0
     assert "connection refused" in run.output and "docker-compose up -d backend" in run.output
     assert "timed out" not in run.output and "0 scenarios passed, 0 failed" in run.output

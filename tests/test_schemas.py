@@ -17,7 +17,7 @@ from conftest import AUDIO, db_record
 from support.backend_process import BackendProcess
 from support.config import Settings, load
 from support.schemas import MessageSchemas
-from support.session import Session, WaitTimeout, build_chat_request
+from support.session import Session, build_chat_request
 from support.tokens import mint
 from support.vocabulary import Dialect
 

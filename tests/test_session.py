@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 
 import pytest
@@ -27,14 +26,20 @@ def settings_for(url, **extra):
     return load({}, {"ws_url": url, "jwt_secret": SECRET, "timeout": "5", **extra}, environ={})
 
 
+def session_for(url, token_kind="valid", **extra) -> tuple[Session, str]:
+    """A session to url carrying a token of the given kind (returned too, to look for it in output)."""
+    settings = settings_for(url, **extra)
+    token = mint(settings, token_kind)
+    return Session(settings, Dialect.load("v2"), token=token), token
+
+
 def run(coro):
     return asyncio.run(coro)
 
 
 def test_arrival_times_stay_exact_while_no_step_runs(backend):
     """Frames are stamped when they arrive, even while the caller's thread is busy (between steps)."""
-    settings = settings_for(backend.url)
-    session = Session(settings, Dialect.load("v2"), token=mint(settings))
+    session, _ = session_for(backend.url)
     run(session.open())
     run(session.send_request(LONG))
     time.sleep(2.5)                      # behave between steps: nothing of ours runs on this thread
@@ -47,8 +52,7 @@ def test_arrival_times_stay_exact_while_no_step_runs(backend):
 
 
 def test_a_timeout_names_what_was_awaited_and_shows_the_transcript(backend):
-    settings = settings_for(backend.url, timeout="0.5")
-    session = Session(settings, Dialect.load("v2"), token=mint(settings))
+    session, _ = session_for(backend.url, timeout="0.5")
     run(session.open())
     with pytest.raises(WaitTimeout) as info:
         run(session.wait_for(lambda tr: tr.first("tool_start"), "a tool call that never comes"))
@@ -59,8 +63,7 @@ def test_a_timeout_names_what_was_awaited_and_shows_the_transcript(backend):
 
 
 def test_a_close_ends_a_wait_at_once_and_says_how(backend):
-    settings = settings_for(backend.url, timeout="10")
-    session = Session(settings, Dialect.load("v2"), token=mint(settings))
+    session, _ = session_for(backend.url, timeout="10")
     run(session.open())
     run(session.send_control("close_session"))
     started = time.monotonic()
@@ -71,9 +74,7 @@ def test_a_close_ends_a_wait_at_once_and_says_how(backend):
 
 
 def test_an_expired_token_is_recorded_as_an_auth_close_and_never_printed_whole(backend):
-    settings = settings_for(backend.url)
-    token = mint(settings, "expired")
-    session = Session(settings, Dialect.load("v2"), token=token)
+    session, token = session_for(backend.url, "expired")
     with pytest.raises(ClosedByBackend) as info:
         run(session.open())
     assert info.value.code == 4401 and "JWT_SECRET" in str(info.value)
@@ -82,19 +83,14 @@ def test_an_expired_token_is_recorded_as_an_auth_close_and_never_printed_whole(b
 
 def test_a_refused_upgrade_reads_as_a_handshake_rejection():
     with BackendProcess(secret=SECRET, auth_at="handshake") as process:
-        settings = settings_for(process.url)
-        token = mint(settings, "wrong_secret")
-        session = Session(settings, Dialect.load("v2"), token=token)
+        session, token = session_for(process.url, "wrong_secret")
         with pytest.raises(HandshakeRejected) as info:
             run(session.open())
     assert info.value.status == 401 and "handshake rejected" in str(info.value)
     assert token not in str(info.value)
 
 
-def test_nothing_listening_reads_as_connection_refused():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    settings = settings_for(f"ws://127.0.0.1:{port}/chat/ws")
+def test_nothing_listening_reads_as_connection_refused(unused_port):
+    session, _ = session_for(f"ws://127.0.0.1:{unused_port}/chat/ws")
     with pytest.raises(BackendUnreachable, match="connection refused"):
-        run(Session(settings, Dialect.load("v2"), token=mint(settings)).open())
+        run(session.open())

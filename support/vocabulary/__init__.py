@@ -99,6 +99,12 @@ class EventSpec:
     def wire_type(self) -> str:
         return self.match.get("type", "")
 
+    @property
+    def wire_name(self) -> str:
+        """How a reader of the dialect names it: text_chunk, customEvent(toolUse)."""
+        extra = [str(v) for k, v in self.match.items() if k != "type"]
+        return f"{self.wire_type}({', '.join(extra)})" if extra else self.wire_type
+
     def matches(self, frame: dict) -> bool:
         return all(frame.get(k) == v for k, v in self.match.items())
 
@@ -163,8 +169,7 @@ class Dialect:
         kind, spec = self.classify(frame)
         if spec is None:
             return frame.get("type", "?") if isinstance(frame, dict) else "?"
-        extra = [str(v) for k, v in spec.match.items() if k != "type"]
-        return f"{spec.wire_type}({', '.join(extra)})" if extra else spec.wire_type
+        return spec.wire_name
 
     # -- encoding (the reference backend, and test fixtures) -------------------
     def encode(self, kind: str, **fields: Any) -> dict:
