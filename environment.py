@@ -51,7 +51,7 @@ def before_all(context):
 
 def before_scenario(context, scenario):
     can_restart = context.backend is not None or bool(context.settings.restart_command)
-    reason = gating.skip_reason(context.mode, scenario.effective_tags, can_restart)
+    reason = gating.skip_reason(context.mode, scenario.effective_tags, can_restart, context.settings.tool_name)
     if reason:
         scenario.skip(reason=reason)
         if reason != gating.HOW_TO_ENABLE:   # that one is said once for the whole run

@@ -21,20 +21,38 @@ Feature: Bad input gets a clear answer and the connection lives on
     Then the backend answers with a validation error
     And a next question is answered in full
 
-  Scenario: A question with a malformed customer id
+  Scenario Outline: A question whose customer number is <customer> is refused, and the chat carries on
     Given I am connected to the chat backend
-    When I send a question whose customer id is not a number
+    When I send a question whose customer number is <customer>
     Then the backend answers with an error in time
+    And a next question is answered in full
 
-  Scenario: A binary message
+    Examples:
+      | customer          |
+      | a word            |
+      | a negative number |
+
+  Scenario Outline: A question whose customer number is <customer> is answered for the signed-in customer
+    Given I am connected to the chat backend
+    When I send a question whose customer number is <customer>
+    Then the answer is complete and not empty
+
+    Examples:
+      | customer |
+      | zero     |
+      | empty    |
+      | missing  |
+
+  Scenario: A binary message does not break the connection
     Given I am connected to the chat backend
     When I send a binary message
-    Then the backend refuses it politely
+    Then the connection still works, unless the backend closed it politely
 
-  Scenario: An oversized message
+  Scenario: A very large question is answered or refused politely
     Given I am connected to the chat backend
-    When I send a message of 2 MB
-    Then the backend refuses it politely
+    When I send a question of 2 MB
+    Then the backend answers it or refuses it politely
+    And the connection still works, unless the backend closed it politely
 
   Scenario: A ping is answered while an answer streams
     Given I am connected to the chat backend

@@ -1,9 +1,9 @@
 @tts
 Feature: Answers can be spoken aloud
-  A customer who asks for speech hears the answer while reading it. The text and the audio
-  arrive side by side, and each says when it is finished.
+  A customer who asks for speech hears the answer as well as reading it. The text and the
+  audio each say when they are finished; the audio may play along with the text or follow it.
 
-  Scenario: An answer is written and spoken at the same time
+  Scenario: An answer is written and spoken
     Given I am connected to the chat backend
     When I ask a question and want to hear the answer
     Then the answer streams in as text and as audio
@@ -11,9 +11,10 @@ Feature: Answers can be spoken aloud
     And the audio is real sound
     And the speech events arrive in the promised order
 
-  Scenario: A given text is read aloud as it is
+  Scenario: An earlier answer is read aloud
     Given I am connected to the chat backend
-    When I ask for a text to be read aloud, without an answer
-    Then the text is spoken and no answer is written
+    And I have asked a question and got its answer
+    When I ask for that answer to be read aloud
+    Then it is spoken and no new answer is written
     And the audio is real sound
     And the speech events arrive in the promised order

@@ -32,9 +32,9 @@ async def step_connected_via(context, place):
     await context.world.connect(transport=PLACES[place])
 
 
-@given("I am connected to the chat backend in {mode} mode")
-async def step_connected_mode(context, mode):
-    await context.world.connect(mode=mode)
+@when("I connect in {mode} mode with my valid token")
+async def step_connect_mode_valid(context, mode):
+    await context.world.try_to_enter(mode)
 
 
 @then("the connection is refused")
@@ -49,3 +49,9 @@ async def step_refused(context):
 async def step_no_work(context):
     worked = rules.work_done(context.world.transcript)
     assert not worked, "the backend worked for a refused connection:\n" + "\n".join(e.brief() for e in worked)
+
+
+@then("the connection is let in")
+async def step_let_in(context):
+    admitted, what = rules.admission(context.world.transcript)
+    assert admitted, f"expected to be let in (a first frame, and no refusal), but {what}:\n{context.world.transcript.dump()}"

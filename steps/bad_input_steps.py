@@ -3,16 +3,24 @@ import json
 
 from behave import then, when
 
-from support.session import build_chat_request
+from support.protocol import build_chat_request
 
-POLITE_CLOSE_CODES = (1003, 1008, 1009)
+POLITE_CLOSE_CODES = (1003, 1008, 1009)   # unsupported data, policy, too big (§9)
+DROP = object()
+CUSTOMER_NUMBERS = {"a word": "abc", "a negative number": -1, "zero": 0, "empty": "", "missing": DROP}
 
 
 async def _send_request_frame(context, change):
-    frame = build_chat_request(context.settings, context.settings.chat_prompt, speech=False, agent=False,
-                               chat_id=None, customer_id=context.settings.customer_id)
+    frame = build_chat_request(context.settings, context.settings.chat_prompt)
     change(frame)
     context.world.notes["sent"] = await context.world.me.send_json(frame)
+
+
+def _set_customer(frame, value):
+    if value is DROP:
+        frame.pop("customer_id")
+    else:
+        frame["customer_id"] = value
 
 
 @when("I send a message that is not JSON")
@@ -30,9 +38,9 @@ async def step_blank_prompt(context):
     await _send_request_frame(context, lambda f: f["user_input"].update(prompt=[{"type": "text", "text": "   "}]))
 
 
-@when("I send a question whose customer id is not a number")
-async def step_bad_customer(context):
-    await _send_request_frame(context, lambda f: f.update(customer_id="not-a-number"))
+@when("I send a question whose customer number is {customer}")
+async def step_customer_number(context, customer):
+    await _send_request_frame(context, lambda f: _set_customer(f, CUSTOMER_NUMBERS[customer]))
 
 
 @when("I send a binary message")
@@ -40,33 +48,47 @@ async def step_binary(context):
     context.world.notes["sent"] = await context.world.me.send_raw(b"\x00\x01\x02 binary \xff")
 
 
-@when("I send a message of {megabytes:d} MB")
+@when("I send a question of {megabytes:d} MB")
 async def step_oversized(context, megabytes):
-    frame = build_chat_request(context.settings, "x" * (megabytes * 2**20), speech=False, agent=False,
-                               chat_id=None, customer_id=context.settings.customer_id)
+    frame = build_chat_request(context.settings, "x" * (megabytes * 2**20))
     context.world.notes["sent"] = await context.world.me.send_raw(json.dumps(frame))
 
 
 @then("the backend answers with a validation error")
 async def step_validation_error(context):
-    error = await context.world.wait_event("error", after=context.world.notes["sent"].seq)
+    error = await context.world.wait_error(after=context.world.notes["sent"].seq)
     assert error.fields.get("stage") == "validation", f"an error with stage {error.fields.get('stage')!r}, expected 'validation'"
 
 
 @then("the backend answers with an error in time")
 async def step_error_in_time(context):
-    await context.world.wait_event("error", after=context.world.notes["sent"].seq)
+    await context.world.wait_error(after=context.world.notes["sent"].seq)
 
 
-@then("the backend refuses it politely")
-async def step_refuses_politely(context):
+@then("the connection still works, unless the backend closed it politely")
+async def step_still_works(context):
+    """An error, silence or a polite close are all fine; an open connection must answer a ping (§9)."""
     world, sent = context.world, context.world.notes["sent"]
-    await world.me.wait_for(lambda tr: tr.first("error", after=sent.seq) or tr.closed(), "an error or a close")
+    await world.ping(allow_close=True)
     closed = world.transcript.closed()
-    if closed is None:
-        await world.ping()
-    else:
-        assert closed.fields.get("code") in POLITE_CLOSE_CODES, f"closed impolitely: {closed.fields['detail']}"
+    if closed is not None and not world.transcript.first("pong", after=sent.seq):
+        assert closed.fields.get("code") in POLITE_CLOSE_CODES, (
+            f"the backend closed the connection after {sent.label} #{sent.seq}, not politely "
+            f"(polite: {', '.join(map(str, POLITE_CLOSE_CODES))}): {closed.fields['detail']}")
+    world.accept_errors(after=sent.seq)
+
+
+@then("the backend answers it or refuses it politely")
+async def step_answered_or_refused(context):
+    world, sent, limit = context.world, context.world.notes["sent"], context.settings.message_limit
+    n = sent.request
+    await world.me.wait_for(lambda tr: tr.request_finished(n) or tr.first("error", after=sent.seq) or tr.closed(),
+                            f"an answer to the {len(sent.raw)}-byte question, an error or a close")
+    served = world.transcript.first("text_chunk", request=n)
+    if limit is not None and len(sent.raw) > limit:
+        assert not served, (f"the backend declares a limit of {limit} bytes (max_message_bytes) but served a "
+                            f"{len(sent.raw)}-byte question instead of refusing it:\n{world.transcript.dump()}")
+    world.accept_errors(after=sent.seq)
 
 
 @when("I ping the backend while the answer streams")
@@ -79,8 +101,9 @@ async def step_ping_while_streaming(context):
 async def step_pong_before_finish(context):
     world, ping, n = context.world, context.world.notes["ping"], context.world.last_request()
     pong = await world.wait_event("pong", after=ping.seq)
+    finished = world.transcript.request_finished(n)
     last = world.transcript.events_of_request(n)[-1]
-    assert not world.transcript.request_finished(n) or last.seq > pong.seq, (
+    assert not finished or last.seq > pong.seq, (
         f"ping sent at t={ping.t:.3f} s; pong arrived at t={pong.t:.3f} s, after the answer finished at t={last.t:.3f} s")
     await world.wait_finished(n)
 
@@ -92,7 +115,7 @@ async def step_close_session(context):
 
 @then("the backend says it is closing")
 async def step_closing(context):
-    closing = await context.world.me.wait_for(lambda tr: tr.first("closing"), "closing", )
+    closing = await context.world.me.wait_for(lambda tr: tr.first("closing"), "closing")
     assert closing.fields.get("reason") == "client_request", f"closing reason {closing.fields.get('reason')!r}"
 
 

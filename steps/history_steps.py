@@ -62,6 +62,7 @@ async def step_database_error(context):
     errors = [e for e in world.transcript.of_kind("error", request=world.last_request())
               if e.fields.get("stage") == "database"]
     assert errors, f"no error with stage 'database' for an unknown chat id:\n{world.transcript.dump()}"
+    world.transcript.expect(errors[0])
 
 
 @when("the backend restarts")

@@ -1,8 +1,9 @@
 """Speech: asking for audio and checking it is real sound."""
-from behave import then, when
+from behave import given, then, when
 from hamcrest import assert_that, greater_than_or_equal_to
 
 from support.matchers import audio_problem, keeps_rules
+from support import rules
 from support.rules import decode_audio
 
 
@@ -38,16 +39,29 @@ async def step_real_sound(context):
     assert problem is None, f"the audio of request {n} is not sound: {problem}"
 
 
-@when("I ask for a text to be read aloud, without an answer")
-async def step_ask_speech_only(context):
-    await context.world.ask(context.settings.tts_prompt, speech=True, request_type="tts")
+@given("I have asked a question and got its answer")
+async def step_have_answer(context):
+    world = context.world
+    n = await world.ask(context.settings.chat_prompt)
+    await world.wait_finished(n)
+    world.notes["answer"] = rules.answer_id_of(world.transcript, n)
+    assert world.notes["answer"] is not None, (
+        f"the answer was not stored with a message id (db_operation_executed ai_message_id):\n{world.transcript.dump()}")
 
 
-@then("the text is spoken and no answer is written")
+@when("I ask for that answer to be read aloud")
+async def step_read_aloud(context):
+    """A speech-only request names the stored answer by its message id (§5)."""
+    await context.world.ask(context.settings.tts_prompt, speech=True, request_type="tts",
+                            message_id=context.world.notes["answer"])
+
+
+@then("it is spoken and no new answer is written")
 async def step_spoken_not_written(context):
     world, n = context.world, context.world.last_request()
     await world.wait_finished(n)
     tr = world.transcript
     assert tr.of_kind("audio_chunk", request=n), f"no audio for a speech-only request:\n{tr.dump()}"
     assert not tr.of_kind("text_chunk", request=n), f"text was written for a speech-only request:\n{tr.dump()}"
-    assert tr.first("text_not_requested", request=n) and tr.first("tts_completed", request=n), tr.dump()
+    for kind in ("text_not_requested", "tts_completed"):
+        assert tr.first(kind, request=n), f"no {world.wire_name(kind)} for the speech-only request {n}:\n{tr.dump()}"

@@ -38,9 +38,11 @@ async def step_b_refused(context):
     refused, what = rules.request_refused(transcript, transcript.last_request())
     leaked = [e for e in transcript.of_kind("db_operation_executed") if context.world.notes["chat A"] in str(e.raw)]
     assert refused and not leaked, f"customer B was not refused ({what}):\n{transcript.dump()}"
+    context.world.accept_errors(after=transcript.requests()[-1].seq, session=context.world.session(B))
 
 
 @then("I am refused and nothing is done for that question")
 async def step_i_am_refused(context):
     refused, what = rules.request_refused(context.world.transcript, context.world.last_request())
     assert refused, f"the question was not refused ({what}):\n{context.world.transcript.dump()}"
+    context.world.accept_errors(after=context.world.transcript.requests()[-1].seq)

@@ -41,6 +41,7 @@ class Settings:
     dialect: str = "v2"
     strict_events: bool = False          # fail on unknown event types instead of reporting them
     timeout: float = 20.0                # seconds: any single wait
+    error_timeout: float = 5.0           # seconds: a wait for an error answer (errors come fast or not at all)
     connect_timeout: float = 5.0
     quiet_window: float = 1.0            # seconds of silence that prove "nothing more arrives"
     scenario_budget: float = 120.0       # seconds: the watchdog ends a scenario that takes longer
@@ -55,6 +56,9 @@ class Settings:
     tts_voice: str = ""
     min_text_chunks: int = 2             # "streams in several chunks"
     require_tool_results: bool = True
+    tool_name: str = "generate_image"    # the tool tools_prompt makes the backend call; "any" accepts any tool
+    proactive_query: str = "user_id={customer_id}&session_id={uuid}"   # what ?mode=proactive needs besides the token
+    max_message_bytes: str = ""          # a frame size limit the backend declares (bytes); empty: none declared
     reports_dir: str = "reports"
     restart_command: str = ""            # live only: how to restart your backend (chat history scenario)
     # Reference backend only (ignored against a live backend).
@@ -69,10 +73,19 @@ class Settings:
     def is_reference(self) -> bool:
         return self.backend == "reference"
 
+    @property
+    def message_limit(self) -> int | None:
+        return int(self.max_message_bytes) if self.max_message_bytes else None
+
     def redacted(self) -> dict:
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["jwt_secret"] = redact(self.jwt_secret)
         return out
+
+
+def is_image_tool(tool_name: str) -> bool:
+    """Does the tool make pictures (generate_image, create_image, …)? Its result must then be a real image."""
+    return "image" in tool_name.lower()
 
 
 def redact(secret: str) -> str:
@@ -132,7 +145,11 @@ def load(userdata: Mapping[str, str] | None = None, defines: Mapping[str, str] |
 
 
 def _validate(s: Settings) -> None:
-    for name in ("timeout", "connect_timeout", "quiet_window", "scenario_budget"):
+    if s.max_message_bytes and (not s.max_message_bytes.isdigit() or int(s.max_message_bytes) <= 0):
+        raise ConfigError(f"max_message_bytes={s.max_message_bytes!r}: a positive number of bytes, or empty for no limit")
+    if not s.tool_name.strip():
+        raise ConfigError("tool_name is empty: name the tool tools_prompt triggers, or 'any'")
+    for name in ("timeout", "error_timeout", "connect_timeout", "quiet_window", "scenario_budget"):
         if getattr(s, name) <= 0:
             raise ConfigError(f"{name}={getattr(s, name)!r}: must be a positive number of seconds")
     if s.backend not in ("live", "reference"):

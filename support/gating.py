@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Iterable, Mapping
 
-from support.config import TRUE, Settings
+from support.config import TRUE, Settings, is_image_tool
 
 HOW_TO_ENABLE = ("live scenarios are skipped: no backend was asked for. Run `behave -D backend=reference` "
                  "to use the bundled reference backend, or start yours (docker-compose up -d backend) and run "
@@ -19,7 +19,7 @@ def run_mode(settings: Settings, environ: Mapping[str, str]) -> str:
     return "off"
 
 
-def skip_reason(mode: str, tags: Iterable[str], can_restart: bool) -> str | None:
+def skip_reason(mode: str, tags: Iterable[str], can_restart: bool, tool_name: str = "generate_image") -> str | None:
     tags = set(tags)
     if mode == "off":
         return HOW_TO_ENABLE
@@ -28,4 +28,7 @@ def skip_reason(mode: str, tags: Iterable[str], can_restart: bool) -> str | None
     if "requires_restart" in tags and not can_restart:
         return ("needs to restart the backend: set restart_command (e.g. -D restart_command="
                 "'docker-compose restart backend'), or use -D backend=reference")
+    if "image" in tags and not is_image_tool(tool_name):
+        return (f"tool_name={tool_name} is not an image tool, so there is no picture to check "
+                "(set tool_name to your image tool, e.g. generate_image, to run it)")
     return None

@@ -11,6 +11,7 @@ import binascii
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
+from support.protocol import CHAT_MODE
 from support.transcript import CONTENT_KINDS, SPEECH_FLAGS, TEXT_FLAGS, Entry, Transcript, clip
 
 # How a backend may turn a connection away (§2): HTTP status at the upgrade, or a close code after it.
@@ -77,6 +78,16 @@ def _first(events: Iterable[Entry], *kinds: str) -> Entry | None:
     return next((e for e in events if e.kind in kinds), None)
 
 
+def _folded(c: Check, rule_name: str, found: list[tuple[Entry, str]]) -> list[Violation]:
+    """One notice per distinct message, however many frames show it (said once per scenario)."""
+    groups: dict[str, list[Entry]] = {}
+    for entry, message in found:
+        groups.setdefault(message, []).append(entry)
+    return [c.violation(rule_name, entries[0], message + (f" ({len(entries)} frames, the first shown)"
+                                                          if len(entries) > 1 else ""), severity=NOTICE)
+            for message, entries in groups.items()]
+
+
 # -- connection (section 1) ---------------------------------------------------
 
 @rule("websocket_ready comes before anything else (§1)")
@@ -109,17 +120,30 @@ def frames_are_json(c: Check) -> list[Violation]:
             for e in c.transcript.received() if e.kind == "malformed"]
 
 
-@rule("every frame matches its message schema in the dialect's AsyncAPI document")
+@rule("every frame has the fields a client relies on (§11); other schema deviations are notices")
 def frames_match_schema(c: Check) -> list[Violation]:
-    return [c.violation("frames_match_schema", e, f"{e.label} breaks its schema: {'; '.join(e.schema_problems)}; "
-                        f"frame: {clip(e.raw if isinstance(e.raw, str) else repr(e.raw), 300)}")
-            for e in c.transcript.received() if e.schema_problems]
+    out, informational = [], []
+    for e in c.transcript.received():
+        required = [p for p in e.schema_problems if getattr(p, "required", True)]
+        if required:
+            out.append(c.violation("frames_match_schema", e, f"{e.label} breaks its schema: {'; '.join(required)}; "
+                                   f"frame: {clip(e.raw if isinstance(e.raw, str) else repr(e.raw), 300)}"))
+        informational += [(e, f"{e.label} differs from its schema in an informational field {p}")
+                          for p in e.schema_problems if not getattr(p, "required", True)]
+    return out + _folded(c, "frames_match_schema", informational)
 
 
 @rule("an event type the suite does not know is reported (§4)")
 def known_events(c: Check) -> list[Violation]:
-    return [c.violation("known_events", e, f"unknown event type {e.label!r}", severity=NOTICE)
-            for e in c.transcript.received() if e.kind == "unknown"]
+    return _folded(c, "known_events", [(e, f"unknown event type {e.label!r}")
+                                       for e in c.transcript.received() if e.kind == "unknown"])
+
+
+@rule("every error answers something a step provoked; any other error fails with its text (§9)")
+def errors_expected(c: Check) -> list[Violation]:
+    return [c.violation("errors_expected", e, f"the backend reported an error no step asked for: "
+                        f"stage={e.fields.get('stage')!r} {clip(repr(e.fields.get('message')), 200)}")
+            for e in c.transcript.of_kind("error") if not e.expected]
 
 
 # -- a text reply (section 4) -------------------------------------------------
@@ -426,6 +450,8 @@ def cancelled_not_stored(c: Check) -> list[Violation]:
 # -- running them ---------------------------------------------------------------
 
 WHOLE_TRANSCRIPT = [name for name in RULES if name not in OPT_IN]
+# Other modes speak another protocol after the upgrade (§2): only admission is judged there.
+OTHER_MODES = ["frames_are_json"]
 
 
 def check(transcript: Transcript, names: Iterable[str] | None = None, final: bool = True,
@@ -433,7 +459,9 @@ def check(transcript: Transcript, names: Iterable[str] | None = None, final: boo
     """Apply rules (default: every whole-transcript rule); notices count only when strict."""
     c = Check(transcript, final=final)
     out: list[Violation] = []
-    for name in (WHOLE_TRANSCRIPT if names is None else names):
+    if names is None:
+        names = WHOLE_TRANSCRIPT if transcript.mode == CHAT_MODE else OTHER_MODES
+    for name in names:
         for v in RULES[name](c):
             if v.severity == NOTICE and strict:
                 v.severity = VIOLATION
@@ -474,6 +502,16 @@ def refusal(transcript: Transcript) -> tuple[bool, str]:
     return False, f"{closed.kind}: {f.get('detail')} at t={closed.t:.3f} s"
 
 
+def admission(transcript: Transcript) -> tuple[bool, str]:
+    """(let in?, what happened) for a connection in another mode: a first frame and no refusal (§2)."""
+    refused, what = refusal(transcript)
+    if refused:
+        return False, f"it was refused: {what}"
+    if not transcript.received():
+        return False, "no frame arrived" + (f" ({what})" if transcript.closed() else "")
+    return True, f"{transcript.received()[0].label} arrived and no refusal followed"
+
+
 def work_done(transcript: Transcript) -> list[Entry]:
     """Events that mean the backend worked for the connection: pong, working, any content (§2)."""
     return [e for e in transcript.received() if e.kind in WORK_KINDS]
@@ -494,8 +532,17 @@ def request_refused(transcript: Transcript, request: int) -> tuple[bool, str]:
     return False, "no answer at all (neither an error nor a close)"
 
 
-def chat_id_of(transcript: Transcript, request: int) -> str | None:
-    """The chat-history id the request was stored under (db_operation_executed, §7)."""
+def _stored_record(transcript: Transcript, request: int) -> dict:
     stored = transcript.first("db_operation_executed", request=request)
     record = stored.fields.get("record") if stored else None
-    return record.get("session_id") if isinstance(record, dict) else None
+    return record if isinstance(record, dict) else {}
+
+
+def chat_id_of(transcript: Transcript, request: int) -> str | None:
+    """The chat-history id the request was stored under (db_operation_executed, §7)."""
+    return _stored_record(transcript, request).get("session_id")
+
+
+def answer_id_of(transcript: Transcript, request: int):
+    """The stored answer's message id (ai_message_id, §7): what a speech-only request reads aloud (§5)."""
+    return _stored_record(transcript, request).get("ai_message_id")

@@ -37,6 +37,34 @@ def _json_content(validator, subschema, instance, schema):
 Validator = validators.extend(Draft202012Validator, {"contentSchema": _json_content})
 
 
+class SchemaProblem(str):
+    """Why a frame breaks its schema ("at $.x: …"), and whether the protocol requires that path.
+
+    A required problem fails the scenario; an informational one (a missing or null optional
+    field, a subtype kept elsewhere, an unlisted value) is a notice (protocol.md §11).
+    """
+
+    required: bool = True
+
+    @classmethod
+    def of(cls, text: str, required: bool) -> "SchemaProblem":
+        problem = cls(text)
+        problem.required = required
+        return problem
+
+
+def _pointer(parts) -> str:
+    return "".join(f"/{part}" for part in parts)
+
+
+def _leaf_paths(leaf: ValidationError) -> list[str]:
+    """The wire paths an error is about: a missing property names its own path, not its parent's."""
+    base = list(leaf.absolute_path)
+    if leaf.validator == "required" and isinstance(leaf.instance, dict):
+        return [_pointer(base + [name]) for name in leaf.validator_value if name not in leaf.instance]
+    return [_pointer(base)]
+
+
 def _json_path(parts) -> str:
     """$.data.call_id / $.content[0] / $['odd key'] for an error's location in the frame."""
     out = "$"
@@ -50,18 +78,22 @@ def _json_path(parts) -> str:
     return out
 
 
-def _describe(error: ValidationError) -> str:
+def _leaf(error: ValidationError) -> ValidationError:
     # anyOf/oneOf errors say only "not valid under any of the given schemas"; best_match
     # descends into the branch that fits the value best, so the message names the real field.
-    leaf = best_match([error])
+    return best_match([error])
+
+
+def _describe(leaf: ValidationError) -> str:
     return f"at {_json_path(leaf.absolute_path)}: {leaf.message}"
 
 
 class MessageSchemas:
     _cache: dict[str, "MessageSchemas"] = {}
 
-    def __init__(self, document: dict, uri: str):
+    def __init__(self, document: dict, uri: str, dialect: Dialect | None = None):
         self.document = document
+        self.dialect = dialect
         registry = Registry().with_resource(uri, Resource.from_contents(document, default_specification=DRAFT202012))
         self._validators: dict[str, Validator] = {}
         for key, message in document["components"]["messages"].items():
@@ -75,19 +107,31 @@ class MessageSchemas:
             path = dialect.asyncapi_path
             if path is None or not path.is_file():
                 raise ValueError(f"dialect {dialect.name!r} has no AsyncAPI document (profile key 'asyncapi': {path})")
-            cls._cache[dialect.name] = cls(json.loads(path.read_text()), uri=f"urn:chat-suite:asyncapi:{dialect.name}")
+            cls._cache[dialect.name] = cls(json.loads(path.read_text()), uri=f"urn:chat-suite:asyncapi:{dialect.name}",
+                                           dialect=dialect)
         return cls._cache[dialect.name]
 
     def kinds(self) -> set[str]:
         return set(self._validators)
 
-    def problems(self, kind: str, frame: Any) -> list[str]:
-        """Why `frame` does not fit the schema of `kind` ([] when it does, or when the kind has no schema)."""
+    def problems(self, kind: str, frame: Any) -> list[SchemaProblem]:
+        """Why `frame` does not fit the schema of `kind` ([] when it does, or when the kind has no schema).
+
+        Each problem says whether it is at a path the protocol requires (the dialect's
+        ``required`` paths of that event; every path of a client frame or of a non-object).
+        """
         validator = self._validators.get(kind)
         if validator is None:
             return []   # unknown/removed/malformed frames are the rules' business, not the schemas'
+        spec = self.dialect.events.get(kind) if self.dialect else None
         errors = sorted(validator.iter_errors(frame), key=lambda e: list(map(str, e.absolute_path)))
-        return [_describe(e) for e in errors]
+        out = []
+        for error in errors:
+            leaf = _leaf(error)
+            required = (spec is None or not isinstance(frame, dict)
+                        or (leaf.validator != "enum" and any(spec.is_required(p) for p in _leaf_paths(leaf))))
+            out.append(SchemaProblem.of(_describe(leaf), required))
+        return out
 
 
-__all__ = ["MessageSchemas"]
+__all__ = ["MessageSchemas", "SchemaProblem"]

@@ -21,11 +21,12 @@ import websockets
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
+from support import protocol
 from support.config import Settings
+from support.recorder import Recorder
 from support.rules import REFUSAL_CLOSE_CODES, REFUSAL_STATUSES
-from support.schemas import MessageSchemas
 from support.tokens import describe as describe_token
-from support.transcript import CHAT_REQUEST, CLOSED, RAW, RECEIVED, SENT, Transcript
+from support.transcript import RECEIVED, Transcript
 from support.vocabulary import Dialect
 
 # -- failures that read differently ---------------------------------------------------------
@@ -100,17 +101,16 @@ def _blocking(coro, timeout: float):
 
 class Session:
     def __init__(self, settings: Settings, dialect: Dialect, name: str = "connection", *,
-                 token: str | None = None, transport: str | None = None, mode: str | None = None,
-                 url: str | None = None):
+                 token: str | None = None, transport: str | None = None, mode: str | None = None):
         self.settings = settings
         self.dialect = dialect
         self.name = name
         self.token = token
         self.transport = transport or settings.token_transport
-        self.mode = mode
-        self.url = url or settings.ws_url
-        self.transcript = Transcript(name)
-        self.schemas = MessageSchemas.for_dialect(dialect)
+        self.mode = mode or protocol.CHAT_MODE
+        self.url = settings.ws_url
+        self.transcript = Transcript(name, mode=self.mode)
+        self.recorder = Recorder(self.transcript, dialect)
         self.session_id: str | None = None
         self._ws: ClientConnection | None = None
         self._reader: asyncio.Task | None = None
@@ -124,24 +124,18 @@ class Session:
         """
         return await _on_background(self._open(learn_session_id, strict))
 
-    async def send_request(self, prompt: str, *, speech: bool = False, agent: bool = False,
-                           chat_id: str | None = None, customer_id: Any = None, request_type: str = "text",
-                           chat_history: list | None = None, overrides: dict | None = None):
-        frame = build_chat_request(self.settings, prompt, speech=speech, agent=agent, chat_id=chat_id,
-                                   customer_id=self.settings.customer_id if customer_id is None else customer_id,
-                                   request_type=request_type, chat_history=chat_history, overrides=overrides)
-        fields = {"prompt": prompt, "speech": speech, "agent": agent, "chat_id": chat_id}
-        return await _on_background(self._send(json.dumps(frame), CHAT_REQUEST, frame, fields))
+    async def send_request(self, prompt: str, **kw):
+        """A chat request built from the settings (protocol.build_chat_request's keywords)."""
+        return await self.send_json(protocol.build_chat_request(self.settings, prompt, **kw))
 
     async def send_control(self, kind: str):
-        frame = self.dialect.client_frame(kind)
-        return await _on_background(self._send(json.dumps(frame), kind, frame, {}))
+        return await self.send_json(self.dialect.client_frame(kind))
 
     async def send_json(self, frame: Any):
-        return await _on_background(self._send(json.dumps(frame), RAW, frame, {}))
+        return await _on_background(self._send(json.dumps(frame), frame))
 
     async def send_raw(self, payload: str | bytes):
-        return await _on_background(self._send(payload, RAW, None, {}))
+        return await _on_background(self._send(payload))
 
     async def wait_for(self, predicate: Callable[[Transcript], Any], what: str, timeout: float | None = None):
         """Wait until predicate(transcript) is truthy and return its value.
@@ -179,8 +173,7 @@ class Session:
         parts = urlparse(self.url)
         query = dict(parse_qsl(parts.query))
         headers = {}
-        if self.mode:
-            query["mode"] = self.mode
+        query.update(protocol.mode_query(self.mode, self.settings))
         if self.token is not None:
             if self.transport == "header":
                 headers["Authorization"] = f"Bearer {self.token}"
@@ -189,9 +182,7 @@ class Session:
         return urlunparse(parts._replace(query=urlencode(query))), headers
 
     def _record_close(self, how: str, detail: str, code: int | None = None, reason: str = "", status: int | None = None):
-        if self.transcript.closed() is None:
-            self.transcript.append(CLOSED, how, fields={"how": how, "detail": detail, "code": code,
-                                                        "reason": reason, "status": status})
+        self.recorder.closed(how, detail, code=code, reason=reason, status=status)
         if self._changed:
             self._changed.set()
 
@@ -223,6 +214,8 @@ class Session:
                                          f"{self.settings.connect_timeout} s ({type(exc).__name__}: {exc})") from None
             return self
         self._reader = asyncio.create_task(self._read(), name=f"reader:{self.name}")
+        if self.mode != protocol.CHAT_MODE:
+            return self   # another protocol after the upgrade (§2): its steps judge admission themselves
         try:
             ready = await self._wait_for(lambda tr: tr.first("ready"), "websocket_ready", self.settings.timeout,
                                          allow_closed=not strict)
@@ -231,7 +224,7 @@ class Session:
             self.session_id = ready.fields.get("session_id")
             if self.session_id is None and learn_session_id:
                 # Two-frame handshake: the backend authenticates on the first client frame.
-                await self._send(json.dumps(self.dialect.client_frame("ping")), "ping", None, {})
+                await self._send(json.dumps(self.dialect.client_frame("ping")))
                 second = await self._wait_for(
                     lambda tr: next((e for e in tr.of_kind("ready") if e.fields.get("session_id")), None),
                     "the second websocket_ready (with session_id) after the first ping",
@@ -265,27 +258,14 @@ class Session:
             self._record_close("reader failed", f"{type(exc).__name__}: {exc}")
 
     def _record_received(self, message: str | bytes, t: float) -> None:
-        if isinstance(message, bytes):
-            self.transcript.append(RECEIVED, "malformed", t=t, raw=message, parse_error="binary frame from the server",
-                                   label="(binary)")
-        else:
-            try:
-                data = json.loads(message)
-            except ValueError as exc:
-                self.transcript.append(RECEIVED, "malformed", t=t, raw=message, parse_error=f"not JSON: {exc}",
-                                       label="(not JSON)")
-            else:
-                kind, fields = self.dialect.decode(data)
-                self.transcript.append(RECEIVED, kind, t=t, raw=message, data=data, fields=fields,
-                                       label=self.dialect.label(data), schema_problems=self.schemas.problems(kind, data),
-                                       parse_error=None if kind != "malformed" else "JSON without a type field")
+        self.recorder.received(message, t)
         if self._changed:
             self._changed.set()
 
-    async def _send(self, payload: str | bytes, kind: str, data: Any, fields: dict):
+    async def _send(self, payload: str | bytes, data: Any = None):
         if self._ws is None:
-            raise SessionError(f"{self.name}: cannot send {kind}: the connection was never opened")
-        entry = self.transcript.append(SENT, kind, raw=payload, data=data, fields=fields, label=kind)
+            raise SessionError(f"{self.name}: cannot send: the connection was never opened")
+        entry = self.recorder.sent(payload, data)
         try:
             await self._ws.send(payload)
         except ConnectionClosed:
@@ -346,34 +326,6 @@ class Session:
         self._record_close("closed by suite", "the scenario ended")
 
 
-def build_chat_request(settings: Settings, prompt: str, *, speech: bool, agent: bool, chat_id: str | None,
-                       customer_id: Any, request_type: str = "text", chat_history: list | None = None,
-                       overrides: dict | None = None) -> dict:
-    """A chat request (protocol.md §3) from configuration; overrides replace top-level keys."""
-    tts: dict = {"tts_auto_execute": speech}
-    if speech and settings.tts_provider:
-        tts["provider"] = settings.tts_provider
-    if speech and settings.tts_voice:
-        tts["voice"] = settings.tts_voice
-    user_settings: dict = {
-        "text": {"model": settings.model, "temperature": settings.temperature, "streaming": True},
-        "tts": tts,
-    }
-    if agent:
-        user_settings["general"] = {"ai_agent_enabled": True}
-        if settings.agent_profile:
-            user_settings["general"]["ai_agent_profile"] = settings.agent_profile
-    frame = {
-        "request_type": request_type,
-        "user_input": {"prompt": [{"type": "text", "text": prompt}], "chat_history": chat_history or [],
-                       "session_id": chat_id or ""},
-        "user_settings": user_settings,
-        "customer_id": customer_id,
-    }
-    frame.update(overrides or {})
-    return frame
-
-
 def probe(settings: Settings, timeout: float = 3.0) -> str | None:
     """Is anything accepting WebSocket upgrades at the configured URL? None if yes, else why not."""
     async def attempt():
@@ -390,4 +342,4 @@ def probe(settings: Settings, timeout: float = 3.0) -> str | None:
 
 
 __all__ = ["Session", "SessionError", "BackendUnreachable", "HandshakeRejected", "ClosedByBackend", "WaitTimeout",
-           "build_chat_request", "probe", "describe_close", "websockets"]
+           "probe", "describe_close", "websockets"]

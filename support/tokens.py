@@ -4,13 +4,28 @@ from __future__ import annotations
 import base64
 import json
 import time
+import warnings
 
 import jwt
+from jwt.warnings import InsecureKeyLengthWarning
 
 from support.config import Settings, redact
 
 TOKEN_KINDS = ("valid", "missing", "malformed", "expired", "wrong_secret", "alg_none", "missing_id")
 HOUR = 3600
+# Said once per run by secret_notice() instead of PyJWT's warning on every token.
+warnings.filterwarnings("ignore", category=InsecureKeyLengthWarning)
+MIN_HMAC_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}
+
+
+def secret_notice(settings: Settings) -> str | None:
+    """A one-line notice when the signing secret is shorter than its algorithm recommends (RFC 7518 §3.2)."""
+    need = MIN_HMAC_BYTES.get(settings.jwt_algorithm.upper())
+    have = len(settings.jwt_secret.encode())
+    if need and have < need:
+        return (f"notice: the signing secret is {have} bytes, shorter than the {need} bytes recommended for "
+                f"{settings.jwt_algorithm}; that is the backend's choice, the suite signs with it as given")
+    return None
 
 
 def _claims(settings: Settings, customer_id: int | None, lifetime: int) -> dict:

@@ -8,7 +8,9 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
+
+from support.protocol import CHAT_MODE
 
 # Directions
 RECEIVED = "received"   # a frame from the backend
@@ -21,8 +23,10 @@ RAW = "raw"             # a frame sent as-is (bad input scenarios)
 
 SPEECH_FLAGS = ("tts_completed", "tts_not_requested")
 TEXT_FLAGS = ("text_completed", "text_not_requested")
-# Events that may trail a request's completion (a duplicated flag, a late upload).
-TRAILING_KINDS = frozenset({*SPEECH_FLAGS, *TEXT_FLAGS, "tts_file_uploaded", "tts_generation_completed"})
+# Events that may trail a request's completion (a duplicated flag, a late upload, the record of a
+# speech-only request stored after both flags, §5).
+TRAILING_KINDS = frozenset({*SPEECH_FLAGS, *TEXT_FLAGS, "tts_file_uploaded", "tts_generation_completed",
+                            "db_operation_executed"})
 CONTENT_KINDS = frozenset({
     "thinking_chunk", "text_chunk", "audio_chunk", "tts_started", "tool_start", "tool_result",
     "text_generation_completed", "db_operation_executed", "tts_generation_completed",
@@ -41,7 +45,8 @@ class Entry:
     fields: dict = field(default_factory=dict)
     label: str = ""            # wire name as the dialect spells it
     request: int | None = None  # which chat request (1-based) this event belongs to
-    schema_problems: list[str] = field(default_factory=list)  # where the frame breaks its AsyncAPI schema
+    schema_problems: list = field(default_factory=list)  # SchemaProblem: where the frame breaks its AsyncAPI schema
+    expected: bool = False     # an error a step asked for (the others fail the scenario)
 
     def brief(self) -> str:
         arrow = {RECEIVED: "<-", SENT: "->", CLOSED: "xx"}[self.direction]
@@ -77,8 +82,9 @@ def clip(text: str, width: int) -> str:
 class Transcript:
     """Append-only, thread-safe record of one connection."""
 
-    def __init__(self, name: str = "connection"):
+    def __init__(self, name: str = "connection", mode: str = CHAT_MODE):
         self.name = name
+        self.mode = mode              # "chat", or another mode whose frames are judged for admission only (§2)
         self.t0 = time.monotonic()
         self._entries: list[Entry] = []
         self._lock = threading.Lock()
@@ -136,6 +142,11 @@ class Transcript:
             state["text"] = state["speech"] = True
         if state["text"] and state["speech"]:
             self._finished.append(self._open_requests.pop(0))
+
+    def expect(self, entry: Entry) -> Entry:
+        """A step asked for this event (an error it provoked): the whole-conversation check accepts it."""
+        entry.expected = True
+        return entry
 
     # -- reading --------------------------------------------------------------
     @property
@@ -216,9 +227,17 @@ class Transcript:
         return " → ".join(_fold(labels))
 
     def to_json(self) -> list[dict]:
-        return [{"seq": e.seq, "t": round(e.t, 4), "direction": e.direction, "kind": e.kind, "label": e.label,
-                 "request": e.request, "raw": e.raw if isinstance(e.raw, (str, type(None))) else repr(e.raw),
-                 "parse_error": e.parse_error} for e in self.entries]
+        out = []
+        for e in self.entries:
+            item = {"seq": e.seq, "t": round(e.t, 4), "direction": e.direction, "kind": e.kind, "label": e.label,
+                    "request": e.request, "raw": e.raw if isinstance(e.raw, (str, type(None))) else repr(e.raw),
+                    "parse_error": e.parse_error}
+            if e.direction == CLOSED:
+                item["close"] = {k: e.fields.get(k) for k in ("how", "detail", "code", "reason", "status")}
+            if e.expected:
+                item["expected"] = True
+            out.append(item)
+        return out
 
 
 def _fold(labels: list[str]) -> list[str]:
@@ -245,10 +264,3 @@ def _with_detail(label: str, detail: str) -> str:
         return f"{label[:-1]}: {detail})"
     return f"{label}({detail})"
 
-
-Predicate = Callable[[Transcript], Any]
-
-
-def any_of(kinds: Iterable[str], after: int = 0) -> Predicate:
-    kinds = tuple(kinds)
-    return lambda tr: tr.first(*kinds, after=after)

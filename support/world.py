@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from support.config import Settings
+from support.protocol import CHAT_MODE
 from support.rules import work_done
 from support.session import Session, WaitTimeout
 from support.tokens import mint
@@ -76,12 +77,29 @@ class World:
         what = f"{self.wire_name(kind)}" + (f" of request {request}" if request else "")
         return await session.wait_for(lambda tr: tr.first(kind, after=after, request=request), what, timeout)
 
-    async def ping(self, session: Session | None = None):
-        """Send a ping and wait for the pong that answers it."""
+    async def wait_error(self, *, after: int, session: Session | None = None):
+        """The error answering something sent at #after, within error_timeout: errors come fast or not at all (§9).
+        The error is one a step asked for, so the whole-conversation check accepts it."""
         session = session or self.me
+        error = await session.wait_for(lambda tr: tr.first("error", after=after),
+                                       f"{self.wire_name('error')} answering event #{after}", self.settings.error_timeout)
+        return session.transcript.expect(error)
+
+    def accept_errors(self, *, after: int, session: Session | None = None) -> None:
+        """Errors after #after are an answer the scenario allows (e.g. to a binary frame), not a failure."""
+        session = session or self.me
+        for error in session.transcript.of_kind("error", after=after):
+            session.transcript.expect(error)
+
+    async def ping(self, session: Session | None = None, allow_close: bool = False):
+        """Send a ping and wait for the pong that answers it (None if allow_close and the connection ended)."""
+        session = session or self.me
+        if allow_close and session.is_closed:
+            return None
         sent = await session.send_control("ping")
-        return await session.wait_for(lambda tr: tr.first("pong", after=sent.seq),
-                                      f"pong answering the ping sent at t={sent.t:.3f} s")
+        what = f"pong answering the ping sent at t={sent.t:.3f} s"
+        found = await session.wait_for(lambda tr: tr.first("pong", after=sent.seq) or (allow_close and tr.closed()), what)
+        return found if found.kind == "pong" else None
 
     def wire_name(self, kind: str) -> str:
         spec = self.dialect.events.get(kind)
@@ -123,11 +141,25 @@ class World:
         if session.is_closed:
             return
         await session.send_control("ping")
-        await session.send_request(self.settings.chat_prompt)
+        if session.mode == CHAT_MODE:   # other modes speak another protocol: the first frame is enough to decide
+            await session.send_request(self.settings.chat_prompt)
         try:
             await session.wait_for(lambda tr: tr.closed() or work_done(tr), "the connection to be refused")
         except WaitTimeout:
             pass   # the refusal step reports that it stayed open
+
+    async def try_to_enter(self, mode: str) -> Session:
+        """Connect in another mode with a valid token, send a first frame, and listen for a refusal (§2)."""
+        session = await self.connect(mode=mode, strict=False, learn_session_id=False)
+        if session.is_closed:
+            return session
+        await session.send_control("ping")   # a backend that authenticates on the first frame decides now
+        try:
+            await session.wait_for(lambda tr: tr.received() or tr.closed(), f"a first frame in {mode} mode")
+        except WaitTimeout:
+            return session   # the admission step reports that nothing arrived
+        await session.quiet()
+        return session
 
     async def reconnect(self) -> Session:
         """Keep the old connection's record under another name and open a new one as mine."""

@@ -30,3 +30,10 @@ def test_requires_restart_needs_a_way_to_restart():
     assert "restart_command" in skip_reason("live", ["session", "requires_restart"], can_restart=False)
     assert skip_reason("live", ["requires_restart"], can_restart=True) is None
     assert skip_reason("reference", ["chat"], can_restart=True) is None
+
+
+def test_the_image_scenario_runs_only_for_an_image_tool():
+    assert skip_reason("live", ["tools", "image"], can_restart=False, tool_name="generate_image") is None
+    assert "web_search is not an image tool" in skip_reason("live", ["tools", "image"], False, "web_search")
+    assert "any is not an image tool" in skip_reason("reference", ["image"], False, "any")
+    assert skip_reason("live", ["tools"], can_restart=False, tool_name="web_search") is None

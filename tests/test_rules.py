@@ -93,6 +93,11 @@ def break_frames_match_schema(b):
     return b.recv_frame({"type": "text_chunk", "content": 42, "chunk_index": 1, "session_id": "ws-session-1"})
 
 
+def break_errors_expected(b):
+    start(b)
+    return b.recv("error", stage="database", message="Failed to save chat history")
+
+
 def break_known_events(b):
     b.ready()
     bad = b.recv_frame({"type": "brand_new_event", "content": "?"})
@@ -670,3 +675,62 @@ def test_work_done_and_request_refused(b):
     ok, what = rules.request_refused(b.tr, 2)
     assert ok and "Forbidden customer" in what
     assert rules.chat_id_of(b.tr, 1) == CHAT_ID and rules.chat_id_of(b.tr, 2) is None
+
+
+# -- strict where clients rely, lenient elsewhere (§11) ----------------------------------------
+
+PRODUCTION_MODEL_IN_USE = {"type": "custom_event", "content": {"type": "aiTextModelInUse", "message": "aiTextModelReceived",
+                                                               "aiTextModel": "gpt-4o-mini", "provider": "openai"},
+                           "session_id": "ws-session-1"}
+PRODUCTION_TTS_STARTED = {"type": "tts_started", "content": {"provider": "openai", "model": None, "voice": None,
+                                                             "format": "pcm", "text_chunk_count": 1},
+                          "session_id": "ws-session-1"}
+
+
+def test_informational_deviations_are_one_notice_each_and_fail_only_when_strict(b):
+    start(b, speech=True)
+    for _ in range(3):
+        b.recv_frame(PRODUCTION_MODEL_IN_USE)
+    b.recv_frame(PRODUCTION_TTS_STARTED)
+    found = rules.check(b.tr, ["frames_match_schema"])
+    assert [v.severity for v in found] == [NOTICE] * 3, "\n".join(map(str, found))
+    texts = [v.message for v in found]
+    assert any("'event_type' is a required property (3 frames, the first shown)" in t for t in texts), texts
+    assert any("$.content.model: None is not of type 'string'" in t for t in texts), texts
+    assert [v.severity for v in rules.check(b.tr, ["frames_match_schema"], strict=True)] == [VIOLATION] * 3
+
+
+def test_the_subtype_in_content_type_is_the_same_event(b, v2):
+    assert v2.decode(PRODUCTION_MODEL_IN_USE) == ("model_in_use", {"model": "gpt-4o-mini", "provider": "openai",
+                                                                   "session_id": "ws-session-1"})
+    assert v2.label(PRODUCTION_MODEL_IN_USE) == "custom_event(aiTextModelInUse)"
+
+
+@pytest.mark.parametrize("frame, why", [
+    ({"type": "text_chunk", "chunk_index": 1}, "'content' is a required property"),
+    ({"type": "text_chunk", "content": "a", "chunk_index": "1"}, "'1' is not of type 'integer'"),
+    ({"type": "error", "content": "boom"}, "'stage' is a required property"),
+    ({"type": "audio_chunk", "content": None}, "None is not of type 'string'"),
+    ({"type": "db_operation_executed", "content": json.dumps({"user_message_id": 1, "ai_message_id": 2})},
+     "'session_id' is a required property"),
+])
+def test_a_missing_or_wrong_required_field_is_a_violation(b, frame, why):
+    start(b)
+    bad = b.recv_frame({**frame, "session_id": "ws-session-1"})
+    found = rules.check(b.tr, ["frames_match_schema"])
+    assert [v.severity for v in found] == [VIOLATION] and found[0].seq == bad.seq and why in found[0].message, found
+
+
+def test_an_unknown_error_stage_is_a_notice(b):
+    start(b)
+    b.tr.expect(b.recv("error", stage="quota", message="too many requests"))
+    found = rules.check(b.tr, ["frames_match_schema", "errors_expected"])
+    assert [v.severity for v in found] == [NOTICE], found
+
+
+def test_an_error_a_step_asked_for_is_accepted(b):
+    start(b)
+    error = b.recv("error", stage="validation", message="Prompt required")
+    assert [v.rule for v in rules.check(b.tr, ["errors_expected"])] == ["errors_expected"]
+    b.tr.expect(error)
+    assert rules.check(b.tr, ["errors_expected"]) == []

@@ -54,6 +54,8 @@ FAULTS: dict[str, str] = {
     # errors and closing (§9)
     "invalid_json_kills": "closes the connection (1011) on a frame that is not JSON",
     "no_prompt_silent": "says nothing to a request without a prompt",
+    "blank_prompt_served": "answers a blank prompt with an empty reply and no error (as production does)",
+    "customer_id_unchecked": "serves any customer_id in the payload (\"abc\", -1) as the token's customer, no error",
     "pong_blocked_while_streaming": "answers ping only after the running reply has finished",
     "close_session_ignored": "ignores close_session",
 }

@@ -5,6 +5,7 @@ import random
 import re
 
 IMAGE_WORDS = re.compile(r"\b(image|picture|draw|drawing|photo|illustration|paint)\b", re.IGNORECASE)
+SEARCH_WORDS = re.compile(r"\b(search|look up|latest|weather|news)\b", re.IGNORECASE)
 LONG_WORDS = re.compile(r"\b(long|story|essay|detailed)\b", re.IGNORECASE)
 
 _FILLER = ("The keeper climbed the stairs as the evening light faded over the water. "
@@ -13,15 +14,19 @@ _FILLER = ("The keeper climbed the stairs as the evening light faded over the wa
 
 def reply_for(prompt: str) -> str:
     """Short prompts get a short answer; prompts asking for something long get ~150 words."""
-    words = prompt.split()
-    topic = " ".join(words[:8]) if words else "nothing"
+    words = prompt[:2000].split()   # a 2 MB prompt is answered like any other, without echoing it
+    topic = " ".join(w[:40] for w in words[:8]) if words else "nothing"
     if LONG_WORDS.search(prompt):
         return f"Here is a long answer to: {topic}. " + _FILLER * 6
     return f"Hello there, friend! You asked: {topic}."
 
 
 def wants_image(prompt: str) -> bool:
-    return bool(IMAGE_WORDS.search(prompt))
+    return bool(IMAGE_WORDS.search(prompt[:2000]))
+
+
+def wants_search(prompt: str) -> bool:
+    return bool(SEARCH_WORDS.search(prompt[:2000]))
 
 
 def chunk(text: str, rng: random.Random | None = None) -> list[str]:

@@ -5,6 +5,13 @@ It serves each connection the way the production backend does: the reply runs as
 ``asyncio.wait(..., return_when=FIRST_COMPLETED)`` picks whichever finishes first. That is
 what lets a cancel or a ping arrive while a reply streams.
 
+Where the protocol allows a choice it speaks as the production backend does: the model-in-use
+event keeps its subtype in content.type, tts_started carries null model and voice, speech is
+buffered (audio after the text, text_completed last), a search tool runs inside the provider
+(tool_start, no tool_result), ?mode=proactive needs user_id and session_id, a speech-only
+request reads a stored answer by message_id, binary frames are ignored, and a 2 MB prompt is
+answered like any other.
+
 It shares nothing with the suite but the vocabulary: event names come from there, every rule
 here is written anew from protocol.md.
 """
@@ -28,9 +35,12 @@ from websockets.exceptions import ConnectionClosed
 
 from support.reference_backend import media, scripted_model
 from support.reference_backend.storage import ChatStore
-from support.vocabulary import Dialect
+from support.vocabulary import JSON_NULL, Dialect
 
 MODES = ("chat", "proactive", "realtime")
+PROACTIVE_PARAMS = ("user_id", "session_id")
+SUBTYPE_IN_CONTENT = {"model_in_use"}   # production keeps these custom events' subtype in content.type (§4)
+UNNAMED_CUSTOMER = (0, "", None)        # "the token's customer" (§9 MAY)
 
 
 @dataclass
@@ -44,7 +54,7 @@ class Options:
     first_frame_timeout: float = 10.0
     dialect: str = "v2"
     db_path: str = ""
-    max_size: int = 1 * 2**20             # frames larger than this are refused with 1009
+    max_size: int = 4 * 2**20             # frames larger than this are refused with 1009
     faults: set[str] = field(default_factory=set)
     seed: int | None = None
 
@@ -57,7 +67,7 @@ class Request:
     agent: bool
     chat_id: str | None
     request_type: str
-    speech_started: bool = False
+    message_id: object = None             # speech-only requests: the stored answer to read aloud
     committed: bool = False               # stored: too late to cancel
 
 
@@ -119,7 +129,8 @@ class Connection:
             fields["session_id"] = self.session_id
         # A dialect may lack a field (legacy tool events carry no display_text): leave it out.
         fields = {name: value for name, value in fields.items() if name in known}
-        await self.ws.send(json.dumps(self.d.encode(kind, **fields)))
+        form = 1 if kind in SUBTYPE_IN_CONTENT and self.d.events[kind].also_match else 0
+        await self.ws.send(json.dumps(self.d.encode(kind, form, **fields)))
 
     async def pause(self) -> None:
         await asyncio.sleep(self.o.chunk_delay)
@@ -148,10 +159,21 @@ class Connection:
         except Unauthorized:
             await self.ws.close(4401, "Unauthorized")
             return
+        if mode == "realtime":
+            await self.realtime()
+            return
         if "no_ready" not in self.faults:
             await self.emit("ready")
         await self.handle(first)
         await self.serve()
+
+    async def realtime(self) -> None:
+        """?mode=realtime speaks another protocol (§2); the reference only admits and answers errors."""
+        await self.ws.send(json.dumps({"type": self.d.events["ready"].wire_type, "session": {"id": self.session_id},
+                                       "settings": {"modalities": ["text", "audio"]}}))
+        async for _ in self.ws:
+            await self.ws.send(json.dumps({"type": "realtime.error",
+                                           "error": {"message": "the reference backend has no realtime model"}}))
 
     async def serve(self) -> None:
         """The production pattern: workflow task and receive task, whichever completes first."""
@@ -180,8 +202,7 @@ class Connection:
     # -- client frames -----------------------------------------------------------------------------
     async def handle(self, frame: str | bytes) -> None:
         if isinstance(frame, bytes):
-            await self.emit("error", stage="validation", message="Binary frames are not supported")
-            return
+            return   # ignored, as production does (§9 MAY)
         try:
             data = json.loads(frame)
         except ValueError:
@@ -225,11 +246,13 @@ class Connection:
         prompt = _prompt_text(data)
         if prompt is None:
             return None if "no_prompt_silent" in self.faults else ("validation", "Prompt required")
-        if not prompt.strip():
+        if not prompt.strip() and "blank_prompt_served" not in self.faults:
             return ("validation", "Prompt must not be blank")
-        customer = data.get("customer_id", self.customer)
-        if not isinstance(customer, int) or isinstance(customer, bool):
-            return ("validation", f"customer_id must be an integer, got {customer!r}")
+        customer = data.get("customer_id")
+        if "customer_id_unchecked" in self.faults or customer in UNNAMED_CUSTOMER:
+            customer = self.customer
+        if not isinstance(customer, int) or isinstance(customer, bool) or customer < 0:
+            return ("validation", f"customer_id must be the token's customer number, got {customer!r}")
         if "cross_tenant" in self.faults:
             return None
         if customer != self.customer:
@@ -251,6 +274,7 @@ class Connection:
             agent=bool((settings.get("general") or {}).get("ai_agent_enabled")),
             chat_id=(data.get("user_input") or {}).get("session_id") or None,
             request_type=data.get("request_type", "text"),
+            message_id=(data.get("user_input") or {}).get("message_id"),
         )
         self.current = request
         self.workflow = asyncio.create_task(self.reply(request))
@@ -286,23 +310,21 @@ class Connection:
             await self.speak_only(r)
             return
         f = self.faults
-        text = scripted_model.reply_for(r.prompt)
+        text = scripted_model.reply_for(r.prompt) if r.prompt.strip() else ""
         chunks = scripted_model.chunk(text, self.rng if self.o.random_chunks else None)
         if "late_working" not in f:
             await self.emit("working", request_type=r.request_type)
+        if not chunks:   # blank_prompt_served: production's empty reply to a blank prompt
+            await self.emit("text_completed")
+            await self.emit("tts_not_requested")
+            return
         await self.emit("model_in_use", model="scripted-1", provider="reference")
         if "unknown_event" in f:
             await self.ws.send(json.dumps({"type": "debug_trace", "content": {"step": "model selected"}}))
-        tool_events = await self.tool_events(r) if r.agent and scripted_model.wants_image(r.prompt) else []
+        tool_events = self.tool_events(r) if r.agent else []
         if "tool_after_text_completed" not in f:
             for kind, fields in tool_events:
                 await self.emit(kind, **fields)
-        if r.speech:
-            if "audio_before_tts_started" in f:
-                await self.emit("audio_chunk", audio=self.audio_for(chunks[0]))
-            await self.emit("tts_started", provider="reference", model="tone-1", voice="alloy", format="pcm_24000")
-            r.speech_started = True
-        audio_sent = 0
         index = 0
         for number, piece in enumerate(chunks, start=1):
             index += 2 if ("chunk_index_gap" in f and number == 3) else 1
@@ -312,9 +334,6 @@ class Connection:
                 await self.emit("text_chunk", text=piece, chunk_index=index)
             if "late_working" in f and number == 1:
                 await self.emit("working", request_type=r.request_type)
-            if r.speech and "tts_error_without_completed" not in f:
-                await self.emit("audio_chunk", audio=self.audio_for(piece))
-                audio_sent += 1
             if number == 3 and "malformed_frame" in f:
                 await self.ws.send("{oops this is not json")
             if number == 3 and "stall_mid_reply" in f:
@@ -326,9 +345,9 @@ class Connection:
         full = text + (" (edited)" if "full_response_mismatch" in f else "")
         await self.emit("text_generation_completed", full_response=full)
         r.committed = True
+        if r.speech:   # buffered speech, as production: the audio follows the text (§5 MAY)
+            await self.speak(r, chunks)
         await self.store_reply(r, text)
-        if r.speech:
-            await self.finish_speech(r, audio_sent)
         if "no_text_completed" not in f:
             await self.emit("text_completed")
         if "double_text_completed" in f:
@@ -344,29 +363,47 @@ class Connection:
             await self.emit("tts_not_requested")
 
     async def speak_only(self, r: Request) -> None:
-        """request_type "tts": read the given text aloud; no text is generated (text_not_requested)."""
+        """request_type "tts": read a stored answer aloud (user_input.message_id), as production does (§5)."""
         await self.emit("working", request_type=r.request_type)
-        await self.emit("tts_started", provider="reference", model="tone-1", voice="alloy", format="pcm_24000")
-        r.speech = r.speech_started = True
-        pieces = scripted_model.chunk(r.prompt)
-        for piece in pieces:
-            await self.emit("audio_chunk", audio=self.audio_for(piece))
-            await self.pause()
-        await self.finish_speech(r, len(pieces))
-        await self.emit("text_not_requested")
-
-    async def finish_speech(self, r: Request, audio_sent: int) -> None:
-        f = self.faults
-        if "tts_not_requested_with_speech" in f:
+        stored = self.store.answer(r.message_id) if _is_id(r.message_id) else None
+        if stored is not None and stored[0] != self.customer:
+            await self.emit("text_not_requested")
             await self.emit("tts_not_requested")
+            await self.emit("error", stage="authorization", message="this message belongs to another customer")
             return
+        await self.emit("text_not_requested")
+        r.speech = True
+        await self.speak(r, scripted_model.chunk(stored[2] if stored else r.prompt))
+        if stored is None:
+            why = "TTS request requires message_id" if r.message_id is None else f"message {r.message_id!r} not found"
+            await self.emit("error", stage="database", message=why)
+            return
+        # append_exchange stores the question right before its answer, so the question's id is one less
+        await self.emit("db_operation_executed", record={"user_message_id": r.message_id - 1,
+                                                         "ai_message_id": r.message_id, "session_id": stored[1]})
+
+    async def speak(self, r: Request, pieces: list[str]) -> None:
+        """The speech of a reply: tts_started, one audio chunk per few words, the summary, the flags, the upload."""
+        f = self.faults
+        if "audio_before_tts_started" in f:
+            await self.emit("audio_chunk", audio=self.audio_for(pieces[0]))
+        await self.emit("tts_started", provider="reference", model=JSON_NULL, voice=JSON_NULL, format="pcm")
         if "tts_error_without_completed" in f:
             await self.emit("tts_error", message="voice provider timed out", provider="reference")
             return
-        count = audio_sent + (1 if "audio_count_mismatch" in f else 0)
-        await self.emit("tts_generation_completed", audio_chunk_count=count, text_chunk_count=audio_sent)
-        if "no_tts_completed" not in f:
-            await self.emit("tts_completed")
+        if "tts_not_requested_with_speech" in f:
+            await self.emit("tts_not_requested")
+            return
+        sentences = [" ".join(pieces[i:i + 4]) for i in range(0, len(pieces), 4)] or [""]
+        for sentence in sentences:
+            await self.emit("audio_chunk", audio=self.audio_for(sentence))
+            await self.pause()
+        count = len(sentences) + (1 if "audio_count_mismatch" in f else 0)
+        await self.emit("tts_generation_completed", audio_chunk_count=count, text_chunk_count=len(pieces))
+        if "no_tts_completed" in f:
+            return
+        await self.emit("tts_completed")
+        await self.emit("tts_file_uploaded", audio_url=f"http://127.0.0.1/reference-audio/{uuid.uuid4()}.wav")
 
     async def store_reply(self, r: Request, text: str) -> None:
         chat_id = r.chat_id
@@ -379,12 +416,20 @@ class Connection:
         record = self.store.append_exchange(self.customer, chat_id, r.prompt, text)
         await self.emit("db_operation_executed", record=record)
 
-    async def tool_events(self, r: Request) -> list[tuple[str, dict]]:
-        """generate_image: a tool_start and its tool_result carrying real PNG bytes."""
+    def tool_events(self, r: Request) -> list[tuple[str, dict]]:
+        """generate_image (a tool_start and a result with real PNG bytes) or web_search (run inside the
+        provider: a tool_start and no result, as production does, §6 MAY); other prompts call no tool."""
+        if scripted_model.wants_search(r.prompt):
+            self.tool_calls += 1
+            return [("tool_start", {"tool_name": "web_search", "call_id": f"ws_{self.tool_calls}",
+                                    "tool_input": {"type": "search", "query": r.prompt[:200]},
+                                    "display_text": f"web_search: {r.prompt[:80]}", "provider": "reference"})]
+        if not scripted_model.wants_image(r.prompt):
+            return []
         self.tool_calls += 1
         call_id = f"call_{self.tool_calls}"
         png = media.png_image(r.prompt)
-        start = ("tool_start", {"tool_name": "generate_image", "call_id": call_id, "tool_input": {"prompt": r.prompt},
+        start = ("tool_start", {"tool_name": "generate_image", "call_id": call_id, "tool_input": {"prompt": r.prompt[:200]},
                                 "display_text": "Generating an image", "provider": "reference"})
         result_id = "call_unknown" if "tool_result_unknown_call" in self.faults else call_id
         result = ("tool_result", {"tool_name": "generate_image", "call_id": result_id, "is_error": False,
@@ -410,6 +455,10 @@ def _log_crash(task: asyncio.Task) -> None:
     """A reply that dies of a bug must say so on stderr, not leave the client waiting in silence."""
     if not task.cancelled() and task.exception() is not None:
         traceback.print_exception(task.exception(), file=sys.stderr)
+
+
+def _is_id(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63
 
 
 def _is_json(text: str) -> bool:
@@ -439,6 +488,10 @@ async def run_server(host: str, port: int, options: Options, store: ChatStore, s
             return connection.respond(HTTPStatus.NOT_FOUND, "Not found: the chat socket is /chat/ws\n")
         if mode_of(request.path) not in MODES:
             return connection.respond(HTTPStatus.BAD_REQUEST, "Unknown mode\n")
+        query = parse_qs(urlparse(request.path).query)
+        if mode_of(request.path) == "proactive" and not all(query.get(p) for p in PROACTIVE_PARAMS):
+            # production closes 1008 before accepting: the client sees HTTP 403 (§2)
+            return connection.respond(HTTPStatus.FORBIDDEN, "proactive mode needs user_id and session_id\n")
         if options.auth_at == "handshake":
             try:
                 authenticate(options, request.headers, request.path)

@@ -51,8 +51,12 @@ class ChatStore:
                 raise
         return {"user_message_id": user_id, "ai_message_id": ai_id, "session_id": chat_id}
 
-    def message_count(self, chat_id: str) -> int:
-        return self._db.execute("SELECT COUNT(*) FROM messages WHERE chat_id = ?", (chat_id,)).fetchone()[0]
+    def answer(self, message_id: int) -> tuple[int, str, str] | None:
+        """(owner, chat id, text) of a stored assistant message, for a speech-only request (§5)."""
+        row = self._db.execute("SELECT chats.customer_id, messages.chat_id, messages.content FROM messages "
+                               "JOIN chats ON chats.id = messages.chat_id WHERE messages.id = ? AND role = 'assistant'",
+                               (message_id,)).fetchone()
+        return (row[0], row[1], row[2]) if row else None
 
     def close(self) -> None:
         self._db.close()

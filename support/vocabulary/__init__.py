@@ -1,9 +1,12 @@
 """The vocabulary: the only place event names and field positions are spelled.
 
 A dialect is a JSON profile in ``dialects/`` (data, not code). Each server event has a
-*kind* (the suite's own word for it, e.g. ``text_chunk``), a ``match`` (the top-level keys
-that identify it on the wire), optional ``defaults`` and ``fields`` (kind field -> JSON
-pointer). Decoding turns a wire frame into ``(kind, fields)``; encoding turns it back.
+*kind* (the suite's own word for it, e.g. ``text_chunk``), a ``match`` (the keys that identify
+it on the wire: top-level names, or JSON pointers such as ``/content/type``), optional
+``also_match`` (other wire forms of the same event, all conforming), ``defaults``, ``fields``
+(kind field -> JSON pointer) and ``required`` (the wire paths a client relies on, protocol.md
+§11; a schema problem elsewhere is informational). Decoding turns a wire frame into
+``(kind, fields)``; encoding turns it back (in the ``match`` form, or an ``also_match`` one).
 The suite decodes with it, the reference backend encodes with it, and neither spells a name.
 """
 from __future__ import annotations
@@ -23,6 +26,7 @@ REMOVED = "removed"          # a type the protocol removed (e.g. "complete")
 MALFORMED = "malformed"      # not JSON, or JSON that is not an object with a type
 
 _MISSING = object()
+JSON_NULL = object()   # encode a field as an explicit null (None means "leave the field out")
 
 
 def available_dialects() -> list[str]:
@@ -88,12 +92,19 @@ class FieldSpec:
         _set(frame, self.at, value)
 
 
+def _matches(frame: dict, match: dict) -> bool:
+    return all((_get(frame, key) if key.startswith("/") else frame.get(key, _MISSING)) == value
+               for key, value in match.items())
+
+
 @dataclass(frozen=True)
 class EventSpec:
     kind: str
     match: dict
     defaults: dict
     fields: dict[str, FieldSpec]
+    also_match: tuple = ()
+    required: tuple = ()           # wire pointers a client relies on (§11), besides /type
 
     @property
     def wire_type(self) -> str:
@@ -106,7 +117,11 @@ class EventSpec:
         return f"{self.wire_type}({', '.join(extra)})" if extra else self.wire_type
 
     def matches(self, frame: dict) -> bool:
-        return all(frame.get(k) == v for k, v in self.match.items())
+        return any(_matches(frame, m) for m in (self.match, *self.also_match))
+
+    def is_required(self, path: str) -> bool:
+        """Is this wire path (a JSON pointer) one the protocol requires, or inside one?"""
+        return any(path == p or path.startswith(p + "/") for p in ("/type", *self.required))
 
 
 class Dialect:
@@ -122,11 +137,13 @@ class Dialect:
                 match=spec["match"],
                 defaults=spec.get("defaults", {}),
                 fields={name: FieldSpec.parse(f) for name, f in spec.get("fields", {}).items()},
+                also_match=tuple(spec.get("also_match", ())),
+                required=tuple(spec.get("required", ())),
             )
             for kind, spec in profile["server_events"].items()
         }
         # Most specific match first, so customEvent+toolUse wins over plain customEvent.
-        self._by_specificity = sorted(self.events.values(), key=lambda e: -len(e.match))
+        self._by_specificity = sorted(self.events.values(), key=lambda e: -min(len(m) for m in (e.match, *e.also_match)))
         self.client_frames: dict[str, dict] = profile.get("client_frames", {})
 
     @classmethod
@@ -172,15 +189,20 @@ class Dialect:
         return spec.wire_name
 
     # -- encoding (the reference backend, and test fixtures) -------------------
-    def encode(self, kind: str, **fields: Any) -> dict:
+    def encode(self, kind: str, form: int = 0, **fields: Any) -> dict:
+        """A wire frame of `kind`; form=1 uses the first also_match form (e.g. a subtype kept in content.type)."""
         spec = self.events[kind]
-        frame = copy.deepcopy(spec.match)
+        frame: dict = {}
+        for key, value in (spec.match if form == 0 else spec.also_match[form - 1]).items():
+            _set(frame, key, value) if key.startswith("/") else frame.__setitem__(key, value)
         for key, value in spec.defaults.items():
             frame.setdefault(key, copy.deepcopy(value))
         for name, value in fields.items():
             if name not in spec.fields:
                 raise KeyError(f"{self.name}: event {kind!r} has no field {name!r}")
-            if value is not None:
+            if value is JSON_NULL:
+                spec.fields[name].write(frame, None)
+            elif value is not None:
                 spec.fields[name].write(frame, value)
         return frame
 
