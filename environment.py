@@ -5,7 +5,7 @@ import dataclasses
 import os
 import sys
 
-from support import config, gating, report, rules
+from support import config, gating, report, rules, tokens
 from support.backend_process import start_reference
 from support.session import probe
 from support.vocabulary import Dialect
@@ -30,6 +30,8 @@ def before_all(context):
         context.abort(reason=str(exc))
         return
     context.mode = gating.run_mode(settings, os.environ)
+    if context.mode != "off" and (notice := tokens.secret_notice(settings)):
+        say(notice)
     context.watchdog = Watchdog()
     if context.mode == "off":
         say(f"NOTE: {gating.HOW_TO_ENABLE}")

@@ -128,7 +128,8 @@ def frames_match_schema(c: Check) -> list[Violation]:
         if required:
             out.append(c.violation("frames_match_schema", e, f"{e.label} breaks its schema: {'; '.join(required)}; "
                                    f"frame: {clip(e.raw if isinstance(e.raw, str) else repr(e.raw), 300)}"))
-        informational += [(e, f"{e.label} differs from its schema in an informational field {p}")
+        informational += [(e, f"{e.label}: an informational field is off its schema ({p}); "
+                              "a failure only with strict_events=true")
                           for p in e.schema_problems if not getattr(p, "required", True)]
     return out + _folded(c, "frames_match_schema", informational)
 

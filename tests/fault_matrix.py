@@ -40,17 +40,17 @@ ROWS = [
     Row("chunk_index_as_text", "@chat", "A question gets a complete answer", "[frames_match_schema]"),
     Row("stall_mid_reply", "@chat", "A question gets a complete answer", "waiting for text_completed"),
     Row("drop_mid_reply", "@chat", "A question gets a complete answer", "connection dropped while waiting"),
-    Row("no_tts_completed", "@tts", "written and spoken", "waiting for request 1 to finish"),
-    Row("tts_not_requested_with_speech", "@tts", "written and spoken", "[speech_not_refused]"),
-    Row("audio_not_base64", "@tts", "written and spoken", "[audio_is_base64]"),
-    Row("audio_before_tts_started", "@tts", "written and spoken", "[tts_started_before_audio]"),
-    Row("tts_error_without_completed", "@tts", "written and spoken", "[tts_error_then_completed]"),
-    Row("audio_count_mismatch", "@tts", "written and spoken", "[audio_chunk_count_matches]"),
-    Row("tool_result_before_call", "@tools", "image tool", "[tool_result_after_call]"),
-    Row("tool_result_unknown_call", "@tools", "image tool", "no tool_start with that id"),
-    Row("double_tool_result", "@tools", "image tool", "a second tool_result"),
-    Row("tool_after_text_completed", "@tools", "image tool", "[tool_events_within_request]"),
-    Row("tool_without_result", "@tools", "image tool", "[tool_calls_have_results]"),
+    Row("no_tts_completed", "@tts", "An answer is written and spoken", "waiting for request 1 to finish"),
+    Row("tts_not_requested_with_speech", "@tts", "An answer is written and spoken", "[speech_not_refused]"),
+    Row("audio_not_base64", "@tts", "An answer is written and spoken", "[audio_is_base64]"),
+    Row("audio_before_tts_started", "@tts", "An answer is written and spoken", "[tts_started_before_audio]"),
+    Row("tts_error_without_completed", "@tts", "An answer is written and spoken", "[tts_error_then_completed]"),
+    Row("audio_count_mismatch", "@tts", "An answer is written and spoken", "[audio_chunk_count_matches]"),
+    Row("tool_result_before_call", "@tools", "calls its tool", "[tool_result_after_call]"),
+    Row("tool_result_unknown_call", "@tools", "calls its tool", "no tool_start with that id"),
+    Row("double_tool_result", "@tools", "calls its tool", "a second tool_result"),
+    Row("tool_after_text_completed", "@tools", "calls its tool", "[tool_events_within_request]"),
+    Row("tool_without_result", "@tools", "calls its tool", "[tool_calls_have_results]"),
     Row("history_id_not_reused", "@session", "continue", "expected the same chat"),
     Row("unknown_chat_silent", "@session", "unknown chat", "no error with stage 'database'"),
     Row("cancel_ignored", "@cancel", "Stopping a long answer", "ran to its end without cancelled"),
@@ -64,6 +64,8 @@ ROWS = [
     Row("cross_tenant", "@tenants", "Customer B cannot write into customer A's chat", "customer B was not refused"),
     Row("invalid_json_kills", "@errors", "A message that is not JSON", "close code 1011"),
     Row("no_prompt_silent", "@errors", "A question without a prompt", "waiting for error"),
+    Row("blank_prompt_served", "@errors", "A question with a blank prompt", "waiting for error answering"),
+    Row("customer_id_unchecked", "@errors", "customer number is a word is refused", "waiting for error answering"),
     Row("pong_blocked_while_streaming", "@errors", "A ping is answered while an answer streams",
         "after the answer finished"),
     Row("close_session_ignored", "@errors", "Closing the session", "waiting for closing"),
@@ -71,7 +73,8 @@ ROWS = [
 
 
 def run_fault(row: Row) -> Run:
-    return run_suite(f"reference_faults={row.fault}", f"timeout={MATRIX_TIMEOUT}", "quiet_window=0.5",
+    return run_suite(f"reference_faults={row.fault}", f"timeout={MATRIX_TIMEOUT}", f"error_timeout={MATRIX_TIMEOUT}",
+                     "quiet_window=0.5",
                      "reference_chunk_delay=0.01", *row.defines, tags=row.tags)
 
 
