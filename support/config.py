@@ -7,6 +7,7 @@ backend teams already use (BACKEND_WS_URL, JWT_SECRET, MY_AUTH_TOKEN, JWT_ALGORI
 """
 from __future__ import annotations
 
+import difflib
 import os
 from dataclasses import dataclass, fields
 from typing import Mapping
@@ -20,6 +21,7 @@ ALIASES = {  # key -> extra environment names, first found wins (after CHAT_SUIT
     "jwt_secret": ("JWT_SECRET", "MY_AUTH_TOKEN"),
     "jwt_algorithm": ("JWT_ALGORITHM",),
 }
+ALLOWED_EXTRA = {"RUN_MANUAL_TESTS"}   # read from the environment by gating; harmless as a key, so not a typo
 TRUE = {"1", "true", "yes", "on"}
 FALSE = {"0", "false", "no", "off", ""}
 
@@ -123,9 +125,7 @@ def load(userdata: Mapping[str, str] | None = None, defines: Mapping[str, str] |
     defines = dict(defines or {})
     environ = os.environ if environ is None else environ
     known = {f.name: f for f in fields(Settings)}
-    unknown = sorted(set(defines) - set(known) - {"RUN_MANUAL_TESTS"})
-    if unknown:
-        raise ConfigError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    _reject_unknown(userdata, defines, sorted(known))
     values = {}
     for name, f in known.items():
         default = f.default
@@ -142,6 +142,22 @@ def load(userdata: Mapping[str, str] | None = None, defines: Mapping[str, str] |
     settings = Settings(**values)
     _validate(settings)
     return settings
+
+
+def _reject_unknown(userdata: Mapping[str, str], defines: Mapping[str, str], known: list[str]) -> None:
+    """A key no setting has is a typo; say where it was given and the nearest known key."""
+    # behave merges -D defines into userdata, so a key that is also in defines came from -D.
+    given = [(key, "given with -D") for key in sorted(defines)]
+    given += [(key, "in behave.ini [behave.userdata]") for key in sorted(set(userdata) - set(defines))]
+    problems = []
+    for key, origin in given:
+        if key in known or key in ALLOWED_EXTRA:
+            continue
+        near = difflib.get_close_matches(key.lower(), known, n=1)
+        hint = f"did you mean {near[0]!r}?" if near else f"known settings: {', '.join(known)}"
+        problems.append(f"unknown setting {key!r} {origin}; {hint}")
+    if problems:
+        raise ConfigError("; ".join(problems))
 
 
 def _validate(s: Settings) -> None:

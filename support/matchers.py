@@ -3,11 +3,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
 import struct
-import zlib
+import wave
 from typing import Iterable
 
 from hamcrest.core.base_matcher import BaseMatcher
+from mutagen import MutagenError
+from mutagen.mp3 import MP3
+from PIL import Image, UnidentifiedImageError
 
 from support import rules
 from support.transcript import Transcript
@@ -57,37 +61,50 @@ def keeps_rule(name: str) -> KeepsRules:
 
 
 # -- payloads ---------------------------------------------------------------------------------
+# Media are decoded with real parsers (Pillow, wave, mutagen): bytes that only start right are not enough.
 
-IMAGE_MAGIC = {b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG", b"GIF8": "GIF", b"RIFF": "WebP"}
+IMAGE_FORMATS = ("PNG", "JPEG", "GIF", "WEBP")   # what a chat client can show inline
+MAX_SIDE = 10_000                                 # px; larger is no picture a chat tool returns
 
 
 def image_kind(data: bytes) -> str | None:
-    return next((name for magic, name in IMAGE_MAGIC.items() if data.startswith(magic)), None)
-
-
-def png_problem(data: bytes) -> str | None:
-    """Walk a PNG's chunks checking every CRC and that IDAT inflates; None when it is sound."""
-    pos, seen = 8, []
-    while pos + 8 <= len(data):
-        length, tag = struct.unpack(">I4s", data[pos:pos + 8])
-        body = data[pos + 8:pos + 8 + length]
-        crc = data[pos + 8 + length:pos + 12 + length]
-        if len(crc) != 4 or struct.unpack(">I", crc)[0] != zlib.crc32(tag + body) & 0xFFFFFFFF:
-            return f"chunk {tag!r} has a bad CRC or is truncated"
-        seen.append((tag, body))
-        pos += 12 + length
-    tags = [t for t, _ in seen]
-    if not tags or tags[0] != b"IHDR" or tags[-1] != b"IEND":
-        return f"chunks are {tags[:5]}…, expected IHDR first and IEND last"
+    """The Pillow format name ("PNG", "JPEG", "GIF", "WEBP") the header announces, or None; decodes nothing."""
     try:
-        zlib.decompress(b"".join(b for t, b in seen if t == b"IDAT"))
-    except zlib.error as exc:
-        return f"image data does not inflate: {exc}"
+        with Image.open(io.BytesIO(data), formats=IMAGE_FORMATS) as img:
+            return img.format
+    except Exception:   # Pillow raises many kinds on bytes that are no image
+        return None
+
+
+def image_problem(data: bytes, formats: Iterable[str] = IMAGE_FORMATS) -> str | None:
+    """Do the bytes decode in full as an image of one of the formats, of plausible size? None when they do."""
+    formats = tuple(formats)
+    names = "/".join(formats)
+    kind = "image"   # until the header names the format
+    try:
+        with Image.open(io.BytesIO(data), formats=formats) as img:
+            kind, (width, height) = f"{img.format} image", img.size
+            if not (1 <= width <= MAX_SIDE and 1 <= height <= MAX_SIDE):
+                return f"the {kind} is {width}x{height} px; each side should be 1 to {MAX_SIDE} px"
+            img.verify()    # checksums (PNG CRCs); verify() leaves the image unusable, hence a second open
+        with Image.open(io.BytesIO(data), formats=formats) as img:
+            img.load()      # decodes every pixel, so truncated or garbled data fails here
+    except UnidentifiedImageError:
+        return f"the decoded bytes do not open as a {names} image (they start {data[:8]!r})"
+    except Image.DecompressionBombError as exc:   # raised by open() before we see the size
+        return f"the image declares an absurd size: {exc}"
+    except Exception as exc:   # Pillow reports corrupt data as OSError, SyntaxError, ValueError, EOFError, ...
+        return f"the {kind} does not decode: {type(exc).__name__}: {exc}"
     return None
 
 
+def png_problem(data: bytes) -> str | None:
+    """None when the bytes are a whole, decodable PNG."""
+    return image_problem(data, ("PNG",))
+
+
 class IsRealImage(BaseMatcher):
-    """A tool result that holds a real image: inline base64 bytes of a known format, or an image URL."""
+    """A tool result that holds a real image: inline base64 bytes that decode as an image, or an image URL."""
 
     def __init__(self):
         self.problem = ""
@@ -97,7 +114,8 @@ class IsRealImage(BaseMatcher):
         return not self.problem
 
     def describe_to(self, description) -> None:
-        description.append_text("a tool result carrying a real image (PNG/JPEG/GIF/WebP bytes, or an image URL)")
+        description.append_text("a tool result carrying a real image (PNG/JPEG/GIF/WebP bytes that decode, "
+                                "or an http(s) image URL)")
 
     def describe_mismatch(self, item, description) -> None:
         description.append_text(f"{self.problem}; the result was {str(item)[:200]!r}")
@@ -108,8 +126,10 @@ def image_result_problem(result) -> str | None:
         return f"the result is a {type(result).__name__}, not an object"
     for key in ("image_url", "url"):
         url = result.get(key)
-        if isinstance(url, str) and url.startswith(("http://", "https://", "data:image/")):
-            return None
+        if isinstance(url, str) and url.startswith(("http://", "https://")):
+            return None   # accepted on its form: the suite does not fetch
+        if isinstance(url, str) and url.startswith("data:image/"):
+            return data_url_problem(url)
     encoded = next((result[k] for k in ("image_base64", "b64_json", "image", "data") if isinstance(result.get(k), str)),
                    None)
     if encoded is None:
@@ -118,10 +138,20 @@ def image_result_problem(result) -> str | None:
         data = base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError) as exc:
         return f"the image field is not base64 ({exc})"
-    kind = image_kind(data)
-    if kind is None:
-        return f"the decoded bytes are no known image format (they start {data[:8]!r})"
-    return png_problem(data) if kind == "PNG" else None
+    return image_problem(data)
+
+
+def data_url_problem(url: str) -> str | None:
+    """A data:image/...;base64, URL whose bytes decode as an image."""
+    header, comma, payload = url.partition(",")
+    if not comma or not header.lower().endswith(";base64"):
+        return f"the data URL is not base64-encoded (it starts {url[:40]!r})"
+    try:
+        data = base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        return f"the data URL's payload is not base64 ({exc})"
+    problem = image_problem(data)
+    return f"in the data URL: {problem}" if problem else None
 
 
 def is_real_image() -> IsRealImage:
@@ -129,19 +159,72 @@ def is_real_image() -> IsRealImage:
 
 
 def audio_problem(chunks: list[bytes], fmt: str | None) -> str | None:
-    """Is the decoded audio sound? PCM: whole 16-bit samples, not silence. MP3: frame sync or ID3."""
+    """Does the audio decode as its declared format? None when it does.
+
+    WAV: a valid container with frames. PCM (pcm, pcm_<rate>): whole 16-bit samples, not silence, or a
+    WAV container. MP3: MPEG frames from the start. Other formats: non-empty is all the protocol promises.
+    """
     data = b"".join(chunks)
     if not data:
         return "no audio bytes at all"
     fmt = (fmt or "").lower()
+    is_wav = data[:4] == b"RIFF" and data[8:12] == b"WAVE"
+    if fmt.startswith("wav") or (fmt.startswith("pcm") and is_wav):
+        rate = fmt.split("_")[1] if fmt.startswith("pcm_") else ""
+        return wav_problem(data, int(rate) if rate.isdigit() else None)
     if fmt.startswith("pcm"):
-        if len(data) % 2:
-            return f"{len(data)} bytes of 16-bit PCM is not a whole number of samples"
-        samples = struct.unpack(f"<{len(data) // 2}h", data)
-        if max(abs(s) for s in samples) < 64:
-            return "the PCM audio is silence"
-        return None
+        return pcm_problem(data)
     if fmt.startswith("mp3"):
-        return None if data[:3] == b"ID3" or (data[0] == 0xFF and data[1] & 0xE0 == 0xE0) else \
-            f"the MP3 audio has no ID3 tag or frame sync (starts {data[:4]!r})"
-    return None   # other formats: non-empty valid base64 is what the contract promises
+        return mp3_problem(data)
+    return None
+
+
+def pcm_problem(data: bytes, what: str = "PCM") -> str | None:
+    """Raw 16-bit little-endian PCM: whole samples, and louder than silence."""
+    if len(data) % 2:
+        return f"{len(data)} bytes of 16-bit PCM is not a whole number of samples"
+    samples = struct.unpack(f"<{len(data) // 2}h", data)
+    if max(abs(s) for s in samples) < 64:
+        return f"the {what} audio is silence"
+    return None
+
+
+def wav_problem(data: bytes, rate: int | None = None) -> str | None:
+    """A WAV container the standard wave module reads, with audio frames (at the declared rate, if any)."""
+    try:
+        with wave.open(io.BytesIO(data)) as w:
+            channels, width, framerate = w.getnchannels(), w.getsampwidth(), w.getframerate()
+            # Read what is there: streamed WAVs often declare an unknown (maximal) data size.
+            frames = w.readframes(w.getnframes())
+    except (wave.Error, EOFError, struct.error) as exc:
+        return f"the audio does not decode as WAV: {str(exc) or type(exc).__name__}"
+    count = len(frames) // (channels * width)
+    if count == 0:
+        return f"the WAV audio has no frames ({len(data)} bytes, all header)"
+    if rate is not None and framerate != rate:
+        return f"the WAV audio is {framerate} Hz, but tts_started declared {rate} Hz"
+    return pcm_problem(frames[:count * channels * width], "WAV") if width == 2 else None
+
+
+def mp3_problem(data: bytes) -> str | None:
+    """MPEG audio frames that mutagen parses, starting right after any ID3v2 tags."""
+    try:
+        info = MP3(io.BytesIO(data)).info
+    except MutagenError as exc:
+        return f"the MP3 audio has no valid MPEG frames ({exc}; it starts {data[:4]!r})"
+    start = _after_id3(data)
+    first = getattr(info, "frame_offset", start)   # where mutagen found the first frame (undocumented)
+    if first != start:
+        return f"the MP3 audio does not start with an MPEG frame ({first - start} other bytes come first)"
+    if info.length <= 0:
+        return "the MP3 audio has no duration"
+    return None
+
+
+def _after_id3(data: bytes) -> int:
+    """Offset just past any ID3v2 tags at the start (their size is a 28-bit 'syncsafe' integer)."""
+    pos = 0
+    while data[pos:pos + 3] == b"ID3" and len(data) >= pos + 10:
+        size = sum((b & 0x7F) << (7 * (3 - i)) for i, b in enumerate(data[pos + 6:pos + 10]))
+        pos += 10 + size + (10 if data[pos + 5] & 0x10 else 0)   # flag 0x10: a 10-byte footer follows
+    return pos

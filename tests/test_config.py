@@ -66,7 +66,7 @@ def test_type_conversion(key, raw, expected):
     ({"defines": {"ws_url": "http://localhost:8000/chat/ws"}}, ["ws_url", "not a ws:// or wss:// URL"]),
     ({"userdata": {"ws_url": "ws://"}}, ["ws_url", "not a ws:// or wss:// URL"]),
     ({"environ": {"CHAT_SUITE_DIALECT": "klingon"}}, ["dialect='klingon'", "legacy", "v2"]),
-    ({"defines": {"no_such_key": "1"}}, ["unknown setting(s) no_such_key", "known:"]),
+    ({"defines": {"no_such_key": "1"}}, ["unknown setting 'no_such_key' given with -D", "known settings:", "ws_url"]),
     ({"userdata": {"timeout": "soon"}}, ["timeout='soon'", "from behave.ini", "not valid"]),
     ({"environ": {"CHAT_SUITE_TIMEOUT": "-1"}}, ["timeout='-1'", "environment CHAT_SUITE_TIMEOUT", "must not be negative"]),
     ({"defines": {"quiet_window": "0"}}, ["quiet_window=0.0", "must be a positive number of seconds"]),
@@ -85,6 +85,54 @@ def test_bad_values_give_config_errors_that_say_why(kw, words):
 
 def test_run_manual_tests_define_is_allowed():
     assert load(defines={"RUN_MANUAL_TESTS": "1"}, environ={}) == Settings()
+
+
+def test_run_manual_tests_define_is_allowed_when_behave_merged_it_into_userdata():
+    assert load({"RUN_MANUAL_TESTS": "1"}, {"RUN_MANUAL_TESTS": "1"}, environ={}) == Settings()
+
+
+def unknown_setting_message(userdata, defines) -> str:
+    with pytest.raises(ConfigError) as info:
+        load(userdata, defines, environ={})
+    return str(info.value)
+
+
+def test_typo_in_behave_ini_is_an_error_naming_the_nearest_key():
+    message = unknown_setting_message({"timout": "5", "dialect": "v2"}, {})
+    assert message == "unknown setting 'timout' in behave.ini [behave.userdata]; did you mean 'timeout'?"
+
+
+def test_typo_given_with_d_names_the_nearest_key():
+    message = unknown_setting_message({}, {"dialekt": "legacy"})
+    assert message == "unknown setting 'dialekt' given with -D; did you mean 'dialect'?"
+
+
+def test_d_typo_merged_into_userdata_is_reported_as_d_not_behave_ini():
+    # behave copies -D defines into userdata, so load sees the key in both
+    message = unknown_setting_message({"dialect": "v2", "ws_ulr": "ws://x:1/ws"}, {"ws_ulr": "ws://x:1/ws"})
+    assert message == "unknown setting 'ws_ulr' given with -D; did you mean 'ws_url'?"
+
+
+def test_typo_in_both_places_names_each_origin():
+    message = unknown_setting_message({"timout": "5", "modle": "x"}, {"modle": "x"})
+    assert "'modle' given with -D; did you mean 'model'?" in message
+    assert "'timout' in behave.ini [behave.userdata]; did you mean 'timeout'?" in message
+
+
+def test_unknown_key_with_no_near_match_lists_the_known_settings():
+    message = unknown_setting_message({"zzzz": "1"}, {})
+    assert "unknown setting 'zzzz' in behave.ini" in message and "did you mean" not in message
+    assert "known settings: agent_profile, backend," in message
+
+
+def test_every_key_of_the_shipped_behave_ini_is_known():
+    import configparser
+    from pathlib import Path
+    ini = configparser.ConfigParser()
+    ini.read(Path(__file__).resolve().parent.parent / "behave.ini")
+    userdata = dict(ini["behave.userdata"])
+    assert userdata, "behave.ini has no [behave.userdata] section"
+    load(userdata, {}, environ={})
 
 
 def test_redacted_settings_hide_the_secret():
