@@ -29,6 +29,12 @@ def before_all(context):
     context.mode = gating.run_mode(settings, os.environ)
     context.say = say   # for steps: one way to print
     context.watchdog = Watchdog()
+    unmet = gating.backend_required_but_off(context.mode, settings.require_backend, os.environ)
+    if unmet:
+        say(unmet)
+        context.mode = "refused"   # not "off": after_all's how-to note would repeat the reason
+        context.abort(reason=unmet)
+        return
     if context.mode == "off":
         say(f"NOTE: {gating.HOW_TO_ENABLE}")
     elif context.mode == "reference":
