@@ -26,9 +26,12 @@ Checked = list[tuple[Transcript, list[rules.Violation]]]
 
 
 def say(text: str) -> None:
-    """A note for the person watching: stderr, after whatever the formatter has written so far."""
-    sys.stdout.flush()
-    print(text, file=sys.stderr, flush=True)
+    """A note for the person watching: the real stderr (behave captures sys.stderr inside steps, which
+    would hide notes of passing steps), after whatever the formatter has written so far."""
+    for out in (sys.stdout, sys.__stdout__):
+        if out is not None:
+            out.flush()
+    print(text, file=sys.__stderr__ or sys.stderr, flush=True)
 
 
 MACHINE_FORMATS = ("json", "json.pretty", "rerun")
