@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 from support.report import CLOSING_STEP, transcript_path
 from tests.behave_runner import run_behave, run_suite
