@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import sys
 
-from support import config, gating, report, rules, tokens
+from behave.model import Step
+
+from support import config, gating, report, tokens
 from support.backend_process import start_reference
 from support.session import probe
 from support.vocabulary import Dialect
@@ -13,16 +14,12 @@ from support.watchdog import Watchdog
 from support.world import World
 
 
-class ProtocolViolation(AssertionError):
-    """The scenario's whole transcript broke a protocol rule (checked after every scenario)."""
-
-
-def say(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
+say = report.say   # notes for humans go to stderr: stdout belongs to behave's formatters
 
 
 def before_all(context):
     context.backend = None
+    report.keep_stdout_for_formatters(context.config)
     try:
         settings = config.load(context.config.userdata, dict(context.config.userdata_defines or []))
     except config.ConfigError as exc:
@@ -32,7 +29,14 @@ def before_all(context):
     context.mode = gating.run_mode(settings, os.environ)
     if context.mode != "off" and (notice := tokens.secret_notice(settings)):
         say(notice)
+    context.say = say   # for steps: one way to print
     context.watchdog = Watchdog()
+    unmet = gating.backend_required_but_off(context.mode, settings.require_backend, os.environ)
+    if unmet:
+        say(unmet)
+        context.mode = "refused"   # not "off": after_all's how-to note would repeat the reason
+        context.abort(reason=unmet)
+        return
     if context.mode == "off":
         say(f"NOTE: {gating.HOW_TO_ENABLE}")
     elif context.mode == "reference":
@@ -60,7 +64,20 @@ def before_scenario(context, scenario):
             say(f"SKIPPED {scenario.name!r}: {reason}")
         return
     context.world = World(context.settings, context.dialect)
+    context.protocol_checked = None
+    add_closing_step(scenario)
     context.watchdog.arm(scenario.name, context.settings.scenario_budget)
+
+
+def add_closing_step(scenario):
+    """Append the whole-transcript check as the scenario's last step.
+
+    behave shows and runs a scenario's steps only after before_scenario, so the added step is run,
+    printed and reported like a written one; it is skipped when an earlier step failed.
+    """
+    if scenario.steps and scenario.steps[-1].name == report.CLOSING_STEP:
+        return   # already there (the scenario ran before in this process)
+    scenario.steps.append(Step(scenario.filename, scenario.line, "Then", "then", report.CLOSING_STEP))
 
 
 def after_scenario(context, scenario):
@@ -70,20 +87,36 @@ def after_scenario(context, scenario):
         return
     context.watchdog.disarm()
     world.close_all_now()
-    transcripts = world.transcripts()
-    checked = [(tr, rules.check(tr, strict=context.settings.strict_events)) for tr in transcripts]
-    for line in report.flow_lines(transcripts) + report.notices(checked):
-        print(line)
-    report.write_json(context.settings.reports_dir, scenario.feature.name, scenario.name, scenario.status.name,
-                      transcripts, [v for _, found in checked for v in found])
-    broken = [(tr, bad) for tr, bad in ((tr, rules.violations_only(found)) for tr, found in checked) if bad]
-    if not broken:
-        return
-    explanation = "\n".join(rules.explain(found, tr) for tr, found in broken)
-    if scenario.status.name == "failed":
-        print(f"    also found by the whole-transcript check:\n{explanation}")   # more clues, same failure
-    else:
-        raise ProtocolViolation(explanation)
+    checked = context.protocol_checked   # set by the closing step when it ran
+    closing_step_ran = checked is not None
+    if not closing_step_ran:
+        checked = report.check_all(world.transcripts(), strict=context.settings.strict_events)
+    for line in report.flow_lines(world.transcripts()) + report.notices(checked):
+        say(line)
+    status = scenario.status.name
+    path = report.transcript_path(context.settings.reports_dir, scenario.feature.name, scenario.name)
+    report.write_json(path, scenario.feature.name, scenario.name, status, checked)
+    report.attach(scenario, path, checked, status)
+    explanation = report.explain_broken(checked)
+    if explanation and not closing_step_ran:
+        say(f"    also found by the whole-transcript check:\n{explanation}")   # more clues, same failure
+    if scenario.status.has_failed() and point_failure_at_transcript(scenario, path):
+        say(f"    transcript: {path}")
+
+
+def point_failure_at_transcript(scenario, path) -> bool:
+    """Name the transcript file in the failing step's message, for JUnit (written after this hook).
+
+    True if the message lacked it (the closing step names it itself; other steps do not).
+    """
+    for step in scenario.all_steps:
+        message = getattr(step, "error_message", None)
+        if step.status.has_failed() and message:
+            if str(path) in message:
+                return False
+            step.error_message = f"{message}\ntranscript: {path}"
+            return True
+    return False
 
 
 def after_all(context):

@@ -42,7 +42,7 @@ async def step_refused(context):
     refused, what = rules.refusal(context.world.transcript)
     assert refused, (f"expected a refusal (HTTP 401/403 at the upgrade, or close 4401/4403/1008), but {what}:\n"
                      f"{context.world.transcript.dump()}")
-    print(f"    refused as allowed: {what}")
+    context.say(f"    refused as allowed: {what}")
 
 
 @then("no work was done for it")

@@ -63,6 +63,7 @@ class Settings:
     max_message_bytes: str = ""          # a frame size limit the backend declares (bytes); empty: none declared
     reports_dir: str = "reports"
     restart_command: str = ""            # live only: how to restart your backend (chat history scenario)
+    require_backend: bool = False        # fail the run (not skip it) when no backend was asked for; on when CI is set
     # Reference backend only (ignored against a live backend).
     reference_chunk_delay: float = 0.02
     reference_auth_at: str = "first_frame"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Iterable, Mapping
 
-from support.config import TRUE, Settings, is_image_tool
+from support.config import FALSE, TRUE, Settings, is_image_tool
 
 HOW_TO_ENABLE = ("live scenarios are skipped: no backend was asked for. Run `behave -D backend=reference` "
                  "to use the bundled reference backend, or start yours (docker-compose up -d backend) and run "
@@ -32,3 +32,21 @@ def skip_reason(mode: str, tags: Iterable[str], can_restart: bool, tool_name: st
         return (f"tool_name={tool_name} is not an image tool, so there is no picture to check "
                 "(set tool_name to your image tool, e.g. generate_image, to run it)")
     return None
+
+
+def in_ci(environ: Mapping[str, str]) -> bool:
+    """CI systems set CI (GitHub Actions, GitLab, Jenkins plugins...): any value but false/0/no/off."""
+    return str(environ.get("CI", "")).strip().lower() not in FALSE
+
+
+def backend_required_but_off(mode: str, require_backend: bool, environ: Mapping[str, str]) -> str | None:
+    """Why the run must fail instead of skipping everything, or None.
+
+    A CI job that forgot to ask for a backend would otherwise go green having tested nothing.
+    """
+    if mode != "off" or not (require_backend or in_ci(environ)):
+        return None
+    why = "require_backend=true" if require_backend else f"CI={environ.get('CI')!r} (a CI run)"
+    return (f"no backend was asked for, so every scenario would be skipped, and {why} needs a tested backend: "
+            "run `behave -D backend=reference` for the bundled backend, or set RUN_MANUAL_TESTS=1 "
+            "(with BACKEND_WS_URL) for yours")

@@ -1,35 +1,118 @@
-"""What a scenario leaves behind: the event flow printed, and the whole transcript as JSON."""
+"""What a scenario leaves behind: the event flow printed, the whole-transcript verdict, and the
+whole transcript as JSON.
+
+Human notes (flows, notices, skip reasons) go to stderr through ``say`` so that stdout carries
+only what behave's formatters write (``behave -f json`` stays valid JSON).
+
+For report formatters, every scenario that ran carries ``scenario.chat_suite`` (see ``attach``).
+"""
 from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
+
+from behave.reporter.summary import AbstractSummaryReporter
 
 from support import rules
 from support.transcript import Transcript
+
+# The generated last step of every scenario that runs (environment.py adds it, steps/protocol_check_steps.py
+# runs it): a broken rule fails this step, so every formatter reports a failed scenario with the rule's text.
+CLOSING_STEP = "the whole conversation keeps the protocol"
+
+Checked = list[tuple[Transcript, list[rules.Violation]]]
+
+
+def say(text: str) -> None:
+    """A note for the person watching: the real stderr (behave captures sys.stderr inside steps, which
+    would hide notes of passing steps), after whatever the formatter has written so far."""
+    for out in (sys.stdout, sys.__stdout__):
+        if out is not None:
+            out.flush()
+    print(text, file=sys.__stderr__ or sys.stderr, flush=True)
+
+
+MACHINE_FORMATS = ("json", "json.pretty", "rerun")
+
+
+def machine_output_on_stdout(formats: list[str], outputs: list) -> bool:
+    """Does a machine-read formatter write to stdout (no -o of its own, or -o -)?"""
+    for i, name in enumerate(formats):
+        output = outputs[i] if i < len(outputs) else None
+        if name in MACHINE_FORMATS and getattr(output, "name", None) in (None, "-"):
+            return True
+    return False
+
+
+def keep_stdout_for_formatters(config) -> None:
+    """behave's summary goes to stdout; move it to stderr when stdout carries e.g. JSON."""
+    if machine_output_on_stdout(list(config.format or []), list(config.outputs or [])):
+        for reporter in config.reporters:
+            if isinstance(reporter, AbstractSummaryReporter):
+                reporter.stream = sys.stderr
 
 
 def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:80] or "scenario"
 
 
+def transcript_path(directory: str, feature: str, scenario: str) -> Path:
+    """Where write_json puts a scenario's transcript (known before it is written, for failure messages)."""
+    return Path(directory) / slug(feature) / f"{slug(scenario)}.json"
+
+
+def check_all(transcripts: list[Transcript], strict: bool) -> Checked:
+    """Every whole-transcript rule over every connection: (transcript, findings incl. notices)."""
+    return [(tr, rules.check(tr, strict=strict)) for tr in transcripts]
+
+
+def explain_broken(checked: Checked) -> str:
+    """The violations (not notices) explained per connection; empty when every rule held."""
+    broken = [(tr, rules.violations_only(found)) for tr, found in checked]
+    return "\n".join(rules.explain(bad, tr) for tr, bad in broken if bad)
+
+
 def flow_lines(transcripts: list[Transcript]) -> list[str]:
     return [f"    {tr.name}: {tr.flow() or '(nothing received)'}" for tr in transcripts]
 
 
-def notices(checked: list[tuple[Transcript, list[rules.Violation]]]) -> list[str]:
+def notices(checked: Checked) -> list[str]:
     """The notices among already-checked results (reported, not failing)."""
     return [f"    notice on {tr.name}: {v.message} (#{v.seq})"
             for tr, found in checked for v in found if v.severity == rules.NOTICE]
 
 
-def write_json(directory: str, feature: str, scenario: str, status: str, transcripts: list[Transcript],
-               found: list[rules.Violation]) -> Path:
-    path = Path(directory) / slug(feature) / f"{slug(scenario)}.json"
+def findings(checked: Checked) -> list[dict]:
+    return [{"connection": tr.name, "rule": v.rule, "seq": v.seq, "message": v.message, "severity": v.severity}
+            for tr, found in checked for v in found]
+
+
+def write_json(path: Path, feature: str, scenario: str, status: str, checked: Checked) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({
         "feature": feature, "scenario": scenario, "status": status,
-        "violations": [{"rule": v.rule, "seq": v.seq, "message": v.message, "severity": v.severity} for v in found],
-        "connections": {tr.name: tr.to_json() for tr in transcripts},
+        "violations": findings(checked),
+        "connections": {tr.name: tr.to_json() for tr, _ in checked},
     }, indent=1))
     return path
+
+
+def attach(scenario, path: Path, checked: Checked, status: str) -> dict:
+    """Put what report formatters need on the scenario, as ``scenario.chat_suite``:
+
+    - ``transcripts_path`` (str): the transcript JSON of this scenario (written by ``write_json``)
+    - ``transcripts`` (list of support.transcript.Transcript): every connection, in the order opened;
+      each has ``.name``, ``.entries`` (seq, t in seconds, direction, kind, label, raw, ...), ``.flow()``
+      and ``.to_json()``
+    - ``violations`` (list of dict): every finding of the whole-transcript check, notices included:
+      ``{"connection", "rule", "seq", "message", "severity": "violation" | "notice"}``
+    - ``status`` (str): the scenario's final status name ("passed", "failed", ...)
+
+    Set by after_scenario for every scenario that ran (not for skipped ones), so a formatter sees it
+    from its next ``scenario()``/``eof()`` call on.
+    """
+    scenario.chat_suite = {"transcripts_path": str(path), "transcripts": [tr for tr, _ in checked],
+                           "violations": findings(checked), "status": status}
+    return scenario.chat_suite

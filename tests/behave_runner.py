@@ -13,14 +13,17 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def run_behave(*args: str, env: dict | None = None, timeout: float = 300.0) -> "Run":
-    """behave with the given arguments; the caller's CHAT_SUITE_*/RUN_MANUAL_TESTS are not inherited."""
+    """behave with the given arguments; the caller's CHAT_SUITE_*/RUN_MANUAL_TESTS/CI are not inherited
+    (CI would switch on the no-backend guard), so runs behave alike on a laptop and in CI."""
     reports = tempfile.mkdtemp(prefix="suite-reports-")
     clean = {k: v for k, v in os.environ.items() if not k.startswith("CHAT_SUITE_")
-             and k not in ("RUN_MANUAL_TESTS", "BACKEND_WS_URL")}
+             and k not in ("RUN_MANUAL_TESTS", "BACKEND_WS_URL", "CI")}
     clean.update(env or {})
     command = [sys.executable, "-m", "behave", "--no-color", "-D", f"reports_dir={reports}", *args]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=clean)
-    return Run.parse(done.returncode, done.stdout + done.stderr)
+    run = Run.parse(done.returncode, done.stdout + done.stderr)
+    run.stdout, run.reports = done.stdout, reports
+    return run
 
 
 @dataclass
@@ -29,6 +32,8 @@ class Run:
     output: str
     seconds: float          # behave's own "Took" figure (scenario time, no start-up)
     failing: list[str]      # names of the failing scenarios
+    stdout: str = ""        # stdout alone (output is stdout then stderr): what formatters wrote
+    reports: str = ""       # the run's reports_dir (transcript JSON files)
 
     @classmethod
     def parse(cls, returncode: int, output: str) -> "Run":
@@ -44,11 +49,12 @@ class Run:
         return " | ".join(line for line in self.output.splitlines() if re.match(r"^\d+ (feature|scenario)", line))
 
 
-def run_suite(*defines: str, tags: str | None = None, timeout: float = 300.0) -> Run:
-    """behave against a fresh bundled reference backend, with -D defines and optional --tags."""
-    args = ["-D", "backend=reference"]
+def run_suite(*defines: str, tags: str | None = None, timeout: float = 300.0, args: tuple[str, ...] = ()) -> Run:
+    """behave against a fresh bundled reference backend, with -D defines, optional --tags and extra
+    behave arguments (e.g. formatters: ``args=("-f", "json", "-o", path)``)."""
+    command = ["-D", "backend=reference"]
     for define in defines:
-        args += ["-D", define]
+        command += ["-D", define]
     if tags:
-        args += ["--tags", tags]
-    return run_behave(*args, timeout=timeout)
+        command += ["--tags", tags]
+    return run_behave(*command, *args, timeout=timeout)

@@ -2,7 +2,7 @@
 import pytest
 
 from support.config import Settings
-from support.gating import HOW_TO_ENABLE, run_mode, skip_reason
+from support.gating import HOW_TO_ENABLE, backend_required_but_off, run_mode, skip_reason
 
 
 @pytest.mark.parametrize("backend, environ, mode", [
@@ -37,3 +37,26 @@ def test_the_image_scenario_runs_only_for_an_image_tool():
     assert "web_search is not an image tool" in skip_reason("live", ["tools", "image"], False, "web_search")
     assert "any is not an image tool" in skip_reason("reference", ["image"], False, "any")
     assert skip_reason("live", ["tools"], can_restart=False, tool_name="web_search") is None
+
+
+@pytest.mark.parametrize("mode, require, environ, fails", [
+    ("off", False, {}, False),                              # a developer's plain `behave`: skip, pass
+    ("off", False, {"CI": "true"}, True),
+    ("off", False, {"CI": "1"}, True),
+    ("off", False, {"CI": "false"}, False),
+    ("off", False, {"CI": "0"}, False),
+    ("off", False, {"CI": ""}, False),
+    ("off", True, {}, True),
+    ("reference", True, {"CI": "true"}, False),             # a backend was asked for: nothing to guard
+    ("live", False, {"CI": "true"}, False),
+])
+def test_a_run_with_no_backend_fails_in_ci_or_when_required(mode, require, environ, fails):
+    reason = backend_required_but_off(mode, require, environ)
+    assert (reason is not None) == fails, reason
+    if fails:
+        assert "-D backend=reference" in reason and "RUN_MANUAL_TESTS=1" in reason and "\n" not in reason
+
+
+def test_the_reason_says_what_demanded_a_backend():
+    assert "CI='true'" in backend_required_but_off("off", False, {"CI": "true"})
+    assert "require_backend=true" in backend_required_but_off("off", True, {})
