@@ -95,7 +95,7 @@ def after_scenario(context, scenario):
         say(line)
     status = scenario.status.name
     path = report.transcript_path(context.settings.reports_dir, scenario.feature.name, scenario.name)
-    report.write_json(path, scenario.feature.name, scenario.name, status, checked)
+    report.write_json(path, scenario.feature.name, scenario.name, status, checked, context.settings.dialect)
     report.attach(scenario, path, checked, status)
     explanation = report.explain_broken(checked)
     if explanation and not closing_step_ran:

@@ -89,10 +89,12 @@ def findings(checked: Checked) -> list[dict]:
             for tr, found in checked for v in found]
 
 
-def write_json(path: Path, feature: str, scenario: str, status: str, checked: Checked) -> Path:
+def write_json(path: Path, feature: str, scenario: str, status: str, checked: Checked, dialect: str = "v2") -> Path:
+    """The scenario's transcript file; `python -m support.recheck` re-judges it later."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({
-        "feature": feature, "scenario": scenario, "status": status,
+        "feature": feature, "scenario": scenario, "status": status, "dialect": dialect,
+        "modes": {tr.name: tr.mode for tr, _ in checked},
         "violations": findings(checked),
         "connections": {tr.name: tr.to_json() for tr, _ in checked},
     }, indent=1))
