@@ -5,7 +5,7 @@ import dataclasses
 import os
 import sys
 
-from support import config, gating, report, rules
+from support import config, gating, html_report, report, rules
 from support.backend_process import start_reference
 from support.session import probe
 from support.vocabulary import Dialect
@@ -72,9 +72,13 @@ def after_scenario(context, scenario):
     checked = [(tr, rules.check(tr, strict=context.settings.strict_events)) for tr in transcripts]
     for line in report.flow_lines(transcripts) + report.notices(checked):
         print(line)
-    report.write_json(context.settings.reports_dir, scenario.feature.name, scenario.name, scenario.status.name,
-                      transcripts, [v for _, found in checked for v in found])
+    path = report.write_json(context.settings.reports_dir, scenario.feature.name, scenario.name,
+                             scenario.status.name, transcripts, [v for _, found in checked for v in found])
     broken = [(tr, bad) for tr, bad in ((tr, rules.violations_only(found)) for tr, found in checked) if bad]
+    # issue 9 (HTML report, Allure): what the reports read; the closing-step change attaches the same dict.
+    scenario.chat_suite = {"transcripts": transcripts, "transcripts_path": str(path),
+                           "violations": [(tr.name, v) for tr, found in checked for v in found]}
+    html_report.attach_to_allure(scenario)
     if not broken:
         return
     explanation = "\n".join(rules.explain(found, tr) for tr, found in broken)

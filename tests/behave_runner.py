@@ -44,9 +44,9 @@ class Run:
         return " | ".join(line for line in self.output.splitlines() if re.match(r"^\d+ (feature|scenario)", line))
 
 
-def run_suite(*defines: str, tags: str | None = None, timeout: float = 300.0) -> Run:
-    """behave against a fresh bundled reference backend, with -D defines and optional --tags."""
-    args = ["-D", "backend=reference"]
+def run_suite(*defines: str, tags: str | None = None, timeout: float = 300.0, extra_args: tuple = ()) -> Run:
+    """behave against a fresh bundled reference backend, with -D defines, optional --tags and extra arguments."""
+    args = ["-D", "backend=reference", *extra_args]
     for define in defines:
         args += ["-D", define]
     if tags:
