@@ -176,7 +176,7 @@ def _secs(value: float | None) -> str:
     return "—" if value is None else f"{value:.3f} s"
 
 
-def scenario_html(v: ScenarioView, index: int) -> str:
+def scenario_html(v: ScenarioView, index: int, interactive: bool = True) -> str:
     tags = " ".join(f'<span class="tag">@{e(t)}</span>' for t in v.tags)
     parts = [f'<section class="scenario {v.status}" id="s{index}" data-status="{v.status}" '
              f'data-feature="{e(v.feature)}" data-tags="{e(" ".join(v.tags))}">',
@@ -211,8 +211,8 @@ def scenario_html(v: ScenarioView, index: int) -> str:
         parts.append('<table class="latency"><tr><th>connection</th><th>connect (first ready)</th>'
                      '<th>first text</th><th>first audio</th><th>whole reply</th></tr>' + rows + "</table>")
         bad = offending(v.broken)
-        parts.append(f'<div class="tl">{timeline_svg(timeline.lanes(v.transcripts, bad), bad)}'
-                     '<pre class="mark-detail">click a mark to see its frame</pre></div>')
+        hint = '<pre class="mark-detail">click a mark to see its frame</pre>' if interactive else ""
+        parts.append(f'<div class="tl">{timeline_svg(timeline.lanes(v.transcripts, bad), bad)}{hint}</div>')
     if v.transcripts_path:
         parts.append(f'<div class="path">transcript: <code>{e(v.transcripts_path)}</code></div>')
     parts.append("</section>")
@@ -343,7 +343,7 @@ def timeline_page(scenario: Any) -> str:
     if offending(v.broken):
         v.status = "failed"   # called from after_scenario, before the whole-transcript check fails it
     return (f'<!DOCTYPE html><html><head><meta charset="utf-8"><style>{CSS}</style></head><body>'
-            f"{legend()}{scenario_html(v, 1)}</body></html>")
+            f"{legend()}{scenario_html(v, 1, interactive=False)}</body></html>")
 
 
 def attach_to_allure(scenario: Any) -> None:
