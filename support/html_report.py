@@ -1,7 +1,7 @@
 """The HTML timeline report: a behave formatter that writes ONE self-contained page (inline CSS,
 JS and SVG, nothing fetched), and the same timeline attached to Allure results.
 
-Run: behave -D backend=reference -f html-timeline -o reports/report.html -f pretty
+Run: python -m behave -D backend=reference -f html-timeline -o reports/report.html -f pretty
 It reads what the hooks leave on each scenario (``scenario.chat_suite``: transcripts, violations,
 transcripts_path), defensively: a scenario without it still shows its steps and failure.
 """
@@ -180,8 +180,9 @@ def scenario_html(v: ScenarioView, index: int, interactive: bool = True) -> str:
     tags = " ".join(f'<span class="tag">@{e(t)}</span>' for t in v.tags)
     parts = [f'<section class="scenario {v.status}" id="s{index}" data-status="{v.status}" '
              f'data-feature="{e(v.feature)}" data-tags="{e(" ".join(v.tags))}">',
+             f'<details{" open" if v.status == "failed" or not interactive else ""}><summary>'
              f'<h3><span class="badge {v.status}">{v.status}</span> {e(v.keyword)}: {e(v.name)}'
-             f' <span class="dur">{v.duration:.2f} s</span></h3><div class="tags">{tags}</div>',
+             f' <span class="dur">{v.duration:.2f} s</span></h3> <span class="tags">{tags}</span></summary>',
              '<ol class="steps">']
     for s in v.steps:
         parts.append(f'<li class="step {s.status}"><b>{e(s.keyword)}</b> {e(s.text)} '
@@ -215,7 +216,7 @@ def scenario_html(v: ScenarioView, index: int, interactive: bool = True) -> str:
         parts.append(f'<div class="tl">{timeline_svg(timeline.lanes(v.transcripts, bad), bad)}{hint}</div>')
     if v.transcripts_path:
         parts.append(f'<div class="path">transcript: <code>{e(v.transcripts_path)}</code></div>')
-    parts.append("</section>")
+    parts.append("</details></section>")
     return "".join(parts)
 
 
@@ -245,13 +246,13 @@ def legend() -> str:
 CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:0 auto;max-width:1180px;padding:16px;color:#222;background:#fafafa}
 h1{font-size:22px;margin:4px 0}h2{font-size:18px;margin:22px 0 8px;border-bottom:1px solid #ddd}
-h3{font-size:15px;margin:0 0 4px}table{border-collapse:collapse;margin:6px 0}td,th{border:1px solid #ddd;padding:2px 8px}
+h3{font-size:15px;margin:0 0 4px;display:inline}summary{cursor:pointer}h3.feature{display:block;margin:16px 0 4px;color:#444}table{border-collapse:collapse;margin:6px 0}td,th{border:1px solid #ddd;padding:2px 8px}
 th{background:#eee;text-align:left}.counts tr.has-failed td:first-child{color:#b71c1c;font-weight:600}
 .scenario{background:#fff;border:1px solid #ddd;border-left:6px solid #9e9e9e;margin:10px 0;padding:8px 12px}
 .scenario.passed{border-left-color:#43a047}.scenario.failed{border-left-color:#d32f2f}
-.scenario.skipped{opacity:.65}.badge{font-size:12px;padding:1px 6px;border-radius:3px;color:#fff;background:#9e9e9e}
+.scenario.skipped{opacity:.65}.scenario{padding:6px 12px}.badge{font-size:12px;padding:1px 6px;border-radius:3px;color:#fff;background:#9e9e9e}
 .badge.passed{background:#43a047}.badge.failed{background:#d32f2f}.dur{color:#777;font-weight:400;font-size:12px}
-.tag{font-size:12px;color:#555;margin-right:6px}.steps{margin:4px 0;padding-left:22px}
+.tag{font-size:12px;color:#555;margin-left:6px}.steps{margin:4px 0;padding-left:22px}
 .step .st{font-size:11px;color:#777}.step.failed{color:#b71c1c;font-weight:600}.step.skipped{color:#999}
 .failure{background:#fff3f3;border:1px solid #f2c4c4;padding:6px 10px;margin:6px 0}.failure h4{margin:0 0 4px}
 .broken{margin:4px 0}pre{white-space:pre-wrap;word-break:break-all;font-size:12px;background:#f6f6f6;padding:6px;margin:4px 0}
@@ -296,7 +297,12 @@ JS = """
 
 def render_report(views: list[ScenarioView], title: str = "Chat WebSocket acceptance report") -> str:
     total = {s: sum(1 for v in views if v.status == s) for s in ("passed", "failed", "skipped")}
-    body = "".join(scenario_html(v, i) for i, v in enumerate(views, start=1))
+    body, feature = [], None
+    for i, v in enumerate(views, start=1):
+        if v.feature != feature:
+            feature = v.feature
+            body.append(f'<h3 class="feature">Feature: {e(feature)}</h3>')
+        body.append(scenario_html(v, i))
     failed_links = "".join(f'<li><a href="#s{i}">{e(v.feature)}: {e(v.name)}</a></li>'
                            for i, v in enumerate(views, start=1) if v.status == "failed")
     return f"""<!DOCTYPE html>
@@ -311,7 +317,7 @@ def render_report(views: list[ScenarioView], title: str = "Chat WebSocket accept
 {_count_table("tag", _counts(views, lambda v: ["@" + t for t in v.tags]))}</div>
 <h2>Scenarios</h2><p class="filters"><button id="only-failed" type="button">show failed only / all</button></p>
 {legend()}
-{body}
+{''.join(body)}
 <script>{JS}</script></body></html>
 """
 
