@@ -145,10 +145,10 @@ def timeline_svg(lanes: list[Lane], bad: dict[str, set[int]], width: int = 1100)
             out.append(f'<text x="6" y="{y0 + 32}" class="omitted">{ln.omitted} marks not drawn</text>')
         for r, cat in enumerate(ROWS):
             out.append(f'<text x="{left - 6}" y="{y0 + 10 + r * row_h + 3}" class="row-name">{cat}</text>')
-        marks = sorted(ln.marks, key=lambda m: m.seq in bad.get(ln.name, ()))   # violations drawn on top
-        for m in marks:
+        flagged = bad.get(ln.name, set()) | bad.get("", set())   # "": a violation whose connection is unknown
+        for m in sorted(ln.marks, key=lambda m: m.seq in flagged):   # violations drawn on top
             x = x_of(m.t)
-            hit = m.seq in bad.get(ln.name, ()) or m.seq in bad.get("", ())
+            hit = m.seq in flagged
             arrow = {"sent": "→", "closes": "×"}.get(m.category, "←")
             title = (f"#{m.seq} t={m.t:.3f} s {arrow} {m.label}"
                      + (f" (request {m.request})" if m.request else "") + (" — BREAKS A RULE" if hit else "")
@@ -193,7 +193,8 @@ def scenario_html(v: ScenarioView, index: int, interactive: bool = True) -> str:
         for b in [b for b in v.broken if b.severity == "violation"][:20]:
             where = f" on {e(b.connection)}" if b.connection else ""
             at = f" at event #{b.seq}" if b.seq is not None else ""
-            parts.append(f'<div class="broken" data-rule="{e(b.rule)}" data-seq="{e(b.seq)}"><b>[{e(b.rule)}]</b>'
+            seq = "" if b.seq is None else b.seq
+            parts.append(f'<div class="broken" data-rule="{e(b.rule)}" data-seq="{seq}"><b>[{e(b.rule)}]</b>'
                          f'{where}{at}: {e(timeline.mask(b.message))}')
             if b.context:
                 parts.append(f'<pre class="context">{e(timeline.clip(timeline.mask(b.context), 5000))}</pre>')

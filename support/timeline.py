@@ -23,7 +23,7 @@ CATEGORIES = {
 _CATEGORY_OF = {kind: cat for cat, kinds in CATEGORIES.items() for kind in kinds}
 
 CLIP = 120              # longest string value shown in a tooltip
-TOOLTIP_LIMIT = 1200    # longest tooltip as a whole
+TOOLTIP_LIMIT = 600     # longest tooltip as a whole
 LANE_LIMIT = 2000       # marks drawn per lane; a flooding backend gets the first and last halves
 
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]*\.eyJ[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*)?")   # a clipped one too
@@ -128,7 +128,8 @@ def lane(name: str, entries: Iterable[dict], keep: Iterable[int] = (), limit: in
 def lanes(transcripts: Iterable[Transcript], keep: dict[str, set[int]] | None = None,
           limit: int = LANE_LIMIT) -> list[Lane]:
     keep = keep or {}
-    return [lane(tr.name, entries_of(tr), keep.get(tr.name, ()), limit) for tr in transcripts]
+    unknown = keep.get("", set())   # violations whose connection is not known
+    return [lane(tr.name, entries_of(tr), keep.get(tr.name, set()) | unknown, limit) for tr in transcripts]
 
 
 # -- latency figures ------------------------------------------------------------------------------

@@ -15,7 +15,8 @@ pytest.importorskip("allure_behave", reason="allure-behave is not installed (pip
 # A protocol break no step looks at fails as an after_scenario hook error today, which Allure
 # records as passed; the generated closing step "the whole conversation keeps the protocol" makes
 # it a failed step. Until that step exists, that case is expected to fail.
-CLOSING_STEP = any("keeps the protocol" in p.read_text() for p in (ROOT / "steps").glob("*.py"))
+CLOSING_STEP = any("keeps the protocol" in p.read_text()
+                   for p in [ROOT / "environment.py", *(ROOT / "steps").glob("*.py"), *(ROOT / "support").glob("*.py")])
 
 
 @pytest.mark.parametrize("fault, tags, scenario", [

@@ -15,6 +15,7 @@ import pytest
 from behave_runner import run_suite
 from conftest import conforming_text_reply
 from support import html_report, rules
+from support.transcript import RECEIVED, Transcript
 
 BROWSER = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
 needs_browser = pytest.mark.skipif(BROWSER is None, reason="no chromium binary found (apt-get install -y chromium)")
@@ -115,3 +116,14 @@ def test_a_failing_run_reads_well_in_a_real_browser(tmp_path):
     chromium("--hide-scrollbars", f"--screenshot={shot}", "--window-size=1400,1000", report.as_uri(),
              tmp_path=tmp_path)
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_flooding_backend_cannot_make_a_giant_page():
+    tr = Transcript("my connection")
+    for n in range(1, 20_001):
+        tr.append(RECEIVED, "text_chunk", t=n / 1000, raw='{"type": "text_chunk", "content": "' + "x" * 5000 + '"}',
+                  label="text_chunk")
+    scenario = fake_scenario("flood", "passed", chat_suite={"transcripts": [tr], "violations": []})
+    page = html_report.render_report([html_report.view(scenario)])
+    assert "18000 marks not drawn" in page
+    assert page.count('class="mark ') == 2000 and len(page) < 2_000_000

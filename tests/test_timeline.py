@@ -28,10 +28,10 @@ def test_every_kind_has_its_category(direction, kind, expected):
 
 @pytest.mark.parametrize("text", [
     f"ws://localhost:8000/chat/ws?token={JWT}&mode=realtime",
-    f"ws://host/chat/ws?mode=x&token=not-a-jwt-but-secret-value-123",
+    "ws://host/chat/ws?mode=x&token=not-a-jwt-but-secret-value-123",
     f'{{"Authorization": "Bearer {JWT}"}}',
-    f"Authorization: Bearer secret-value-123456",
-    f'{{"type": "text", "token": "secret-value-123456"}}',
+    "Authorization: Bearer secret-value-123456",
+    '{"type": "text", "token": "secret-value-123456"}',
     f"some text {JWT} more",
     f"clipped {JWT[:60]}",
 ])
