@@ -6,7 +6,7 @@ import os
 
 from behave.model import Step
 
-from support import config, gating, report, tokens
+from support import config, gating, html_report, report, tokens
 from support.backend_process import start_reference
 from support.session import probe
 from support.vocabulary import Dialect
@@ -97,6 +97,7 @@ def after_scenario(context, scenario):
     path = report.transcript_path(context.settings.reports_dir, scenario.feature.name, scenario.name)
     report.write_json(path, scenario.feature.name, scenario.name, status, checked, context.settings.dialect)
     report.attach(scenario, path, checked, status)
+    html_report.attach_to_allure(scenario)
     explanation = report.explain_broken(checked)
     if explanation and not closing_step_ran:
         say(f"    also found by the whole-transcript check:\n{explanation}")   # more clues, same failure

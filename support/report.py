@@ -85,8 +85,8 @@ def notices(checked: Checked) -> list[str]:
 
 
 def findings(checked: Checked) -> list[dict]:
-    return [{"connection": tr.name, "rule": v.rule, "seq": v.seq, "message": v.message, "severity": v.severity}
-            for tr, found in checked for v in found]
+    return [{"connection": tr.name, "rule": v.rule, "seq": v.seq, "message": v.message, "severity": v.severity,
+             "context": v.context} for tr, found in checked for v in found]
 
 
 def write_json(path: Path, feature: str, scenario: str, status: str, checked: Checked, dialect: str = "v2") -> Path:

@@ -1,0 +1,216 @@
+"""What the HTML report shows of a transcript, as pure functions: mark categories, safe wire
+text (secrets masked, long strings clipped), latency figures and capped lanes. No HTML here.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from support.config import redact
+from support.transcript import CLOSED, RECEIVED, SENT, SPEECH_FLAGS, TEXT_FLAGS, Transcript
+
+CATEGORIES = {
+    "control": ("ready", "pong", "working", "closing", "cancelled", "custom_event"),
+    "text": ("text_chunk", "thinking_chunk", "text_completed", "text_not_requested", "text_generation_completed",
+             "db_operation_executed", "model_in_use"),
+    "speech": ("tts_started", "audio_chunk", "tts_generation_completed", "tts_completed", "tts_not_requested",
+               "tts_file_uploaded"),
+    "tools": ("tool_start", "tool_result"),
+    "errors": ("error", "tts_error", "malformed", "unknown", "removed"),
+}
+_CATEGORY_OF = {kind: cat for cat, kinds in CATEGORIES.items() for kind in kinds}
+
+CLIP = 120              # longest string value shown in a tooltip
+TOOLTIP_LIMIT = 600     # longest tooltip as a whole
+LANE_LIMIT = 2000       # marks drawn per lane; a flooding backend gets the first and last halves
+
+JWT = re.compile(r"eyJ[A-Za-z0-9_-]*\.eyJ[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*)?")   # a clipped one too
+TOKEN_PARAM = re.compile(r"(?i)([?&]token=|\"token\"\s*:\s*\")([^&\s\"'#]+)")
+AUTH_HEADER = re.compile(r"(?i)(authorization\"?\s*[:=]\s*\"?(?:bearer\s+)?)([^\s\"',}]+)")
+
+
+def category(direction: str, kind: str) -> str:
+    """The mark's family: sent, closes, control, text, speech, tools or errors."""
+    if direction == SENT:
+        return "sent"
+    if direction == CLOSED:
+        return "closes"
+    return _CATEGORY_OF.get(kind, "control")
+
+
+def mask(text: str) -> str:
+    """Tokens never whole: JWTs, the token= query value and Authorization header values."""
+    text = JWT.sub(lambda m: redact(m.group(0)), text)
+    text = TOKEN_PARAM.sub(lambda m: m.group(1) + _redact_once(m.group(2)), text)
+    return AUTH_HEADER.sub(lambda m: m.group(1) + _redact_once(m.group(2)), text)
+
+
+def _redact_once(value: str) -> str:
+    return value if "…(" in value else redact(value)   # already masked as a JWT
+
+
+def clip(text: str, width: int = CLIP) -> str:
+    return text if len(text) <= width else f"{text[:width]}…({len(text)} chars)"
+
+
+def _clip_values(value: Any) -> Any:
+    if isinstance(value, str):
+        return clip(value)
+    if isinstance(value, dict):
+        return {k: _clip_values(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clip_values(v) for v in value]
+    return value
+
+
+def wire_text(raw: Any) -> str:
+    """A frame as a tooltip may show it: masked, each long string clipped with its length noted."""
+    if raw is None:
+        return ""
+    text = raw if isinstance(raw, str) else repr(raw)
+    text = mask(text)
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return clip(text)
+    if not isinstance(parsed, (dict, list)):
+        return clip(text)
+    return clip(json.dumps(_clip_values(parsed), ensure_ascii=False), TOOLTIP_LIMIT)
+
+
+@dataclass
+class Mark:
+    seq: int
+    t: float
+    direction: str
+    kind: str
+    label: str
+    category: str
+    text: str                 # the tooltip: masked, clipped wire text
+    request: int | None = None
+
+
+@dataclass
+class Lane:
+    name: str
+    marks: list[Mark] = field(default_factory=list)
+    omitted: int = 0          # marks left out to cap the size
+
+
+def entries_of(transcript: Transcript) -> list[dict]:
+    """The transcript as plain dicts (its JSON form), plus the close detail a CLOSED entry carries."""
+    rows = transcript.to_json()
+    for row, entry in zip(rows, transcript.entries):
+        if entry.direction == CLOSED:
+            row["detail"] = str(entry.fields.get("detail", ""))
+    return rows
+
+
+def lane(name: str, entries: Iterable[dict], keep: Iterable[int] = (), limit: int = LANE_LIMIT) -> Lane:
+    """One connection's marks; beyond `limit` only the first and last halves (and `keep` seqs) are drawn."""
+    rows = list(entries)
+    total, keep = len(rows), set(keep)
+    if total > limit:
+        half = limit // 2
+        rows = rows[:half] + [r for r in rows[half:-half] if r.get("seq") in keep] + rows[-half:]
+    out = Lane(name, omitted=total - len(rows))
+    for row in rows:
+        direction, kind = row.get("direction", RECEIVED), row.get("kind", "")
+        text = row.get("detail") if direction == CLOSED else row.get("raw")
+        out.marks.append(Mark(seq=int(row.get("seq", 0)), t=float(row.get("t", 0.0)), direction=direction,
+                              kind=kind, label=str(row.get("label") or kind), category=category(direction, kind),
+                              text=wire_text(text), request=row.get("request")))
+    return out
+
+
+def lanes(transcripts: Iterable[Transcript], keep: dict[str, set[int]] | None = None,
+          limit: int = LANE_LIMIT) -> list[Lane]:
+    keep = keep or {}
+    unknown = keep.get("", set())   # violations whose connection is not known
+    return [lane(tr.name, entries_of(tr), keep.get(tr.name, set()) | unknown, limit) for tr in transcripts]
+
+
+# -- latency figures ------------------------------------------------------------------------------
+
+@dataclass
+class Latency:
+    connect: float | None = None       # connection attempt → first websocket_ready
+    first_text: float | None = None    # first request sent → its first text chunk
+    first_audio: float | None = None   # first request sent → its first audio chunk
+    whole_reply: float | None = None   # first request sent → both completion flags
+
+
+def latency(entries: Iterable[dict]) -> Latency:
+    """The figures a product owner asks about, from one connection's entries (JSON form)."""
+    rows = list(entries)
+    out = Latency()
+    ready = next((r for r in rows if r["direction"] == RECEIVED and r["kind"] == "ready"), None)
+    if ready:
+        out.connect = ready["t"]
+    request = next((r for r in rows if r["direction"] == SENT and r["kind"] == "chat_request"), None)
+    if request is None:
+        return out
+    after = [r for r in rows if r["direction"] == RECEIVED and r["seq"] > request["seq"]
+             and r.get("request") in (None, request.get("request"))]
+
+    def since_sent(*kinds: str) -> float | None:
+        hit = next((r for r in after if r["kind"] in kinds), None)
+        return None if hit is None else round(hit["t"] - request["t"], 4)
+
+    out.first_text = since_sent("text_chunk")
+    out.first_audio = since_sent("audio_chunk")
+    text_flag, speech_flag = since_sent(*TEXT_FLAGS), since_sent(*SPEECH_FLAGS)
+    if text_flag is not None and speech_flag is not None:
+        out.whole_reply = max(text_flag, speech_flag)
+    return out
+
+
+# -- violations, read defensively ------------------------------------------------------------------
+
+@dataclass
+class Broken:
+    connection: str | None
+    rule: str
+    seq: int | None
+    message: str
+    context: str = ""
+    severity: str = "violation"
+
+
+_HEADER = re.compile(r"\d+ protocol rule\(s\) broken on (.+?) \(\d+ violation")
+_LINE = re.compile(r"^\[(\w+)\] at event #(\d+): (.*)$")
+
+
+def broken_from(items: Iterable[Any]) -> list[Broken]:
+    """Violations as (connection, Violation) pairs, bare Violations or dicts, normalised."""
+    out = []
+    for item in items or ():
+        conn = None
+        if isinstance(item, (tuple, list)) and len(item) == 2:
+            conn, item = item
+            conn = getattr(conn, "name", conn)
+        get = item.get if isinstance(item, dict) else (lambda key, default=None: getattr(item, key, default))
+        conn = conn if conn is not None else get("connection")
+        rule = get("rule")
+        if rule is None:
+            continue
+        seq = get("seq")
+        out.append(Broken(conn if conn is None else str(conn), str(rule), seq if isinstance(seq, int) else None,
+                          str(get("message", "")), str(get("context", "") or ""), str(get("severity", "violation"))))
+    return out
+
+
+def broken_from_text(text: str) -> list[Broken]:
+    """The same, read back from a rule explanation (when no structured violations came along)."""
+    out, conn = [], None
+    for line in (text or "").splitlines():
+        header = _HEADER.search(line)
+        if header:
+            conn = header.group(1)
+            continue
+        hit = _LINE.match(line.strip())
+        if hit:
+            out.append(Broken(conn, hit.group(1), int(hit.group(2)), hit.group(3)))
+    return out

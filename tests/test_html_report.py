@@ -1,0 +1,129 @@
+"""The HTML timeline report: rendered safely from behave's model (no browser), and read in a real
+headless Chromium after a failing run (skipped when no chromium binary is installed).
+"""
+from __future__ import annotations
+
+import html
+import json
+import re
+import shutil
+import subprocess
+from types import SimpleNamespace
+
+import pytest
+
+from behave_runner import run_suite
+from conftest import conforming_text_reply
+from support import html_report, rules
+from support.transcript import RECEIVED, Transcript
+
+BROWSER = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
+needs_browser = pytest.mark.skipif(BROWSER is None, reason="no chromium binary found (apt-get install -y chromium)")
+
+
+def status(name: str) -> SimpleNamespace:
+    return SimpleNamespace(name=name)
+
+
+def fake_scenario(name: str, state: str, steps=(), error_message: str = "", chat_suite=None) -> SimpleNamespace:
+    return SimpleNamespace(
+        name=name, keyword="Scenario", status=status(state), duration=0.5, effective_tags={"chat"},
+        error_message=error_message, feature=SimpleNamespace(name="Chat"),
+        all_steps=[SimpleNamespace(keyword=k, name=t, status=status(s), duration=0.1, error_message=m)
+                   for k, t, s, m in steps], **({"chat_suite": chat_suite} if chat_suite is not None else {}))
+
+
+def a_transcript(b):
+    b.ready()
+    conforming_text_reply(b, text_chunks=("Hello", " there", "!"))
+    return b.tr
+
+
+def test_a_hook_error_counts_as_failed_and_its_violation_is_highlighted(b):
+    tr = a_transcript(b)
+    violation = rules.Violation("chunk_index_sequence", 7, "request 1: chunk_index 4, expected 3 (a gap)",
+                                tr.around(7))
+    scenario = fake_scenario(
+        "A question gets a complete answer", "hook_error",
+        steps=[("Given", "I am connected to the chat backend", "passed", None)],
+        error_message="HOOK-ERROR in after_scenario: ProtocolViolation: 1 protocol rule(s) broken on test connection",
+        chat_suite={"transcripts": [tr], "violations": [(tr.name, violation)], "transcripts_path": "x.json"})
+    page = html_report.render_report([html_report.view(scenario)])
+    assert '<section class="scenario failed"' in page
+    assert re.search(r'<g class="mark cat-\w+ violation" data-seq="7"', page)
+    assert "[chunk_index_sequence]" in page and "&gt;&gt; #7" in page
+    assert "1 failed" in page
+
+
+def test_the_failing_steps_message_is_shown_and_violations_are_read_back_from_it():
+    message = ("Assertion Failed: 1 protocol rule(s) broken on my connection (1 violation(s)):\n"
+               "[chunk_index_sequence] at event #10: request 1: chunk_index 4, expected 3 (a gap)")
+    scenario = fake_scenario("S", "failed", steps=[("Then", "the whole conversation keeps the protocol", "failed",
+                                                    message)])
+    v = html_report.view(scenario)
+    assert v.status == "failed" and v.message == message
+    assert [(x.connection, x.seq) for x in v.broken] == [("my connection", 10)]
+
+
+def test_everything_is_escaped_and_tokens_masked(b):
+    jwt = "eyJhbGciOiJIUzI1NiJ9.eyJpZCI6MX0.c2lnbmF0dXJlLXNpZ25hdHVyZQ"
+    b.ready()
+    b.sent_raw(f'{{"prompt": "</title><script>alert(1)</script>", "token": "{jwt}"}}')
+    scenario = fake_scenario("<script>alert('name')</script>", "failed",
+                             steps=[("When", "I send <b>bold</b>", "failed", f"boom <img src=x> ?token={jwt}")],
+                             chat_suite={"transcripts": [b.tr], "violations": []})
+    page = html_report.render_report([html_report.view(scenario)])
+    assert "<script>alert" not in page and "<img src=x>" not in page and "<b>bold" not in page
+    assert "&lt;script&gt;alert(&#x27;name&#x27;)" in page
+    assert jwt not in page and jwt[:40] not in page
+    assert page.count("<script>") == 1   # only the page's own
+
+
+def test_scenarios_without_suite_data_still_render():
+    page = html_report.render_report([html_report.view(fake_scenario("skipped one", "skipped")),
+                                      html_report.view(fake_scenario("untested one", "untested"))])
+    assert page.count('class="scenario skipped"') == 2 and 'class="timeline"' not in page
+
+
+def chromium(*args: str, tmp_path) -> subprocess.CompletedProcess:
+    command = [BROWSER, "--headless", "--disable-gpu", "--no-sandbox", f"--user-data-dir={tmp_path / 'profile'}",
+               "--enable-logging=stderr", "--v=0", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60)
+
+
+@needs_browser
+def test_a_failing_run_reads_well_in_a_real_browser(tmp_path):
+    report = tmp_path / "report.html"
+    run = run_suite("reference_faults=chunk_index_gap", tags="@chat",
+                    args=("-f", "html-timeline", "-o", str(report), "-f", "plain"))
+    assert run.returncode != 0 and run.failing, run.output[-3000:]
+    offending = int(re.search(r"\[chunk_index_sequence\] at event #(\d+)", run.output).group(1))
+
+    shown = chromium("--dump-dom", report.as_uri(), tmp_path=tmp_path)
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    found = re.search(r'<body[^>]*data-self-check="([^"]*)"', shown.stdout)
+    assert found, "the page's script did not run in the browser"
+    check = json.loads(html.unescape(found.group(1)))
+    assert check["errors"] == []
+    (failed,) = check["failed"]
+    assert "A question gets a complete answer" in failed["name"]
+    assert failed["timeline"] and failed["marks"] > 10
+    assert failed["violations"] == [offending] and failed["rules"] == ["chunk_index_sequence"]
+    console = [line for line in shown.stderr.splitlines() if ":CONSOLE" in line or "Uncaught" in line]
+    assert console == []
+
+    shot = tmp_path / "report.png"
+    chromium("--hide-scrollbars", f"--screenshot={shot}", "--window-size=1400,1000", report.as_uri(),
+             tmp_path=tmp_path)
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_flooding_backend_cannot_make_a_giant_page():
+    tr = Transcript("my connection")
+    for n in range(1, 20_001):
+        tr.append(RECEIVED, "text_chunk", t=n / 1000, raw='{"type": "text_chunk", "content": "' + "x" * 5000 + '"}',
+                  label="text_chunk")
+    scenario = fake_scenario("flood", "passed", chat_suite={"transcripts": [tr], "violations": []})
+    page = html_report.render_report([html_report.view(scenario)])
+    assert "18000 marks not drawn" in page
+    assert page.count('class="mark ') == 2000 and len(page) < 2_000_000
