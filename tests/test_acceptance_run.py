@@ -15,10 +15,10 @@ def test_plain_behave_skips_everything_and_says_how_to_enable():
     assert HOW_TO_ENABLE in run.output
 
 
-def test_tags_select_only_the_tool_scenario():
+def test_tags_select_only_the_tool_scenarios():
     run = run_suite(tags="@tools")
     assert run.returncode == 0, run.output[-3000:]
-    assert "1 scenario passed, 0 failed" in run.output, run.summary
+    assert "2 scenarios passed, 0 failed" in run.output, run.summary
     assert "tool_start(generate_image) → tool_result(success)" in run.output
 
 

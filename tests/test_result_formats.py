@@ -80,15 +80,15 @@ def test_report_formatters_find_the_transcripts_on_the_scenario(tmp_path):
     assert seen["status"] == "failed" and seen["transcripts_path"] == str(transcript_path(run.reports, FEATURE,
                                                                                            SCENARIO))
     assert seen["transcripts"]["my connection"] > 5
-    assert {"connection": "my connection", "rule": "known_events", "severity": "violation"}.items() <= \
-        seen["violations"][0].items()
+    assert any({"connection": "my connection", "rule": "known_events", "severity": "violation"}.items() <= v.items()
+               for v in seen["violations"]), seen["violations"]
 
 
 def test_json_on_stdout_is_only_the_json_document():
     run = run_suite(tags="@chat or @tools", args=("-f", "json"))
     assert run.returncode == 0, run.output[-3000:]
     document = json.loads(BANNER.sub("", run.stdout))   # anything else on stdout (flows, summary) breaks this
-    assert [e["status"] for e in scenarios_in(document)] == ["passed", "passed"]
+    assert [e["status"] for e in scenarios_in(document)] == ["passed", "passed", "passed"]
     assert all(e["steps"][-1]["name"] == CLOSING_STEP for e in scenarios_in(document))
     assert "my connection: websocket_ready" in run.output and "1 failed" not in run.output   # flows on stderr
 
