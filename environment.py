@@ -37,6 +37,15 @@ def before_all(context):
         context.mode = "refused"   # not "off": after_all's how-to note would repeat the reason
         context.abort(reason=unmet)
         return
+    if context.mode != "off":
+        try:
+            context.run_folder = report.open_run_folder(settings.reports_dir)
+        except OSError as exc:
+            message = f"reports_dir={settings.reports_dir!r} cannot be written ({exc}); choose a writable folder"
+            say(f"configuration error: {message}")
+            context.abort(reason=message)
+            return
+        say(f"transcripts of this run: {context.run_folder}")
     if context.mode == "off":
         say(f"NOTE: {gating.HOW_TO_ENABLE}")
     elif context.mode == "reference":
@@ -85,7 +94,13 @@ def after_scenario(context, scenario):
     context.world = None
     if world is None:
         return
-    context.watchdog.disarm()
+    try:
+        finish_scenario(context, scenario, world)
+    finally:
+        context.watchdog.disarm()   # only now: the budget covers the check and the report too
+
+
+def finish_scenario(context, scenario, world):
     world.close_all_now()
     checked = context.protocol_checked   # set by the closing step when it ran
     closing_step_ran = checked is not None
@@ -94,7 +109,7 @@ def after_scenario(context, scenario):
     for line in report.flow_lines(world.transcripts()) + report.notices(checked):
         say(line)
     status = scenario.status.name
-    path = report.transcript_path(context.settings.reports_dir, scenario.feature.name, scenario.name)
+    path = report.transcript_path(context.run_folder, scenario.feature.name, scenario.name)
     report.write_json(path, scenario.feature.name, scenario.name, status, checked, context.settings.dialect)
     report.attach(scenario, path, checked, status)
     html_report.attach_to_allure(scenario)

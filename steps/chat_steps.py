@@ -7,11 +7,13 @@ from support.transcript import TEXT_FLAGS
 
 @when("I ask a question")
 async def step_ask(context):
+    """Send chat_prompt as a text request."""
     await context.world.ask(context.settings.chat_prompt)
 
 
 @then("the answer streams in several pieces")
 async def step_several_pieces(context):
+    """At least min_text_chunks text chunks arrived before text_completed."""
     world = context.world
     await world.wait_event("text_completed", request=world.last_request())
     chunks = world.transcript.of_kind("text_chunk", request=world.last_request())
@@ -21,6 +23,7 @@ async def step_several_pieces(context):
 
 @then("the answer is complete and not empty")
 async def step_complete(context):
+    """Both completion flags arrived and the reply text is not empty."""
     world = context.world
     await world.wait_finished(world.last_request())
     assert world.transcript.first(*TEXT_FLAGS, request=world.last_request()), "no text completion flag arrived"
@@ -29,16 +32,19 @@ async def step_complete(context):
 
 @given("I have asked for a long answer")
 async def step_asked_long(context):
+    """Send long_prompt, whose answer is long enough to interrupt."""
     await context.world.ask(context.settings.long_prompt)
 
 
 @given("I have asked for a long answer read aloud")
 async def step_asked_long_spoken(context):
+    """Send long_prompt with speech switched on."""
     await context.world.ask(context.settings.long_prompt, speech=True)
 
 
 @then("a next question is answered in full")
 async def step_next_question(context):
+    """A new question on the same connection gets both flags and a non-empty reply."""
     world = context.world
     n = await world.ask(context.settings.chat_prompt)
     await world.wait_finished(n)

@@ -15,6 +15,7 @@ async def _ask_and_store(world, prompt, **kw) -> str | None:
 
 @then("the answer tells me the id of the chat it was stored in")
 async def step_chat_id_given(context):
+    """The stored answer's db_operation_executed names a chat id."""
     world = context.world
     await world.wait_finished(world.last_request())
     world.notes["chat"] = rules.chat_id_of(world.transcript, world.last_request())
@@ -23,6 +24,7 @@ async def step_chat_id_given(context):
 
 @given("I have a chat with one answer in it")
 async def step_have_chat(context):
+    """Connect, ask a question, and keep the chat id it was stored under."""
     await context.world.connect()
     context.world.notes["chat"] = await _ask_and_store(context.world, context.settings.chat_prompt)
     assert context.world.notes["chat"], f"the answer was not stored in a chat:\n{context.world.transcript.dump()}"
@@ -34,22 +36,26 @@ async def _ask_in_same_chat(world) -> None:
 
 @when("I ask another question in the same chat")
 async def step_ask_same_chat(context):
+    """Ask another question, sending the chat id back."""
     await _ask_in_same_chat(context.world)
 
 
 @when("I reconnect and ask another question in that chat")
 async def step_reconnect_and_ask(context):
+    """Open a new connection and ask another question in the same chat."""
     await context.world.reconnect()
     await _ask_in_same_chat(context.world)
 
 
 @when("I ask a question in a chat that does not exist")
 async def step_ask_unknown_chat(context):
+    """Ask a question naming a chat id that does not exist."""
     await context.world.ask(context.settings.chat_prompt, chat_id=str(uuid.uuid4()))
 
 
 @then("it is stored in the same chat")
 async def step_same_chat(context):
+    """The later answer was stored under the same chat id."""
     notes = context.world.notes
     assert notes["chat again"] == notes["chat"], (f"stored in chat {notes['chat again']!r}, expected the same chat "
                                                   f"{notes['chat']!r}:\n{context.world.transcript.dump()}")
@@ -57,6 +63,7 @@ async def step_same_chat(context):
 
 @then("the backend reports a database problem")
 async def step_database_error(context):
+    """An error with stage 'database' arrived for the request, and the request still finished."""
     world = context.world
     await world.wait_finished(world.last_request())
     errors = [e for e in world.transcript.of_kind("error", request=world.last_request())
@@ -67,5 +74,6 @@ async def step_database_error(context):
 
 @when("the backend restarts")
 async def step_restart(context):
+    """Restart the backend (the bundled one, or restart_command) and wait until it answers again."""
     await context.world.me.close()
     backend_process.restart(context.settings, context.backend, probe)

@@ -11,11 +11,12 @@ from support import report
 
 @then(report.CLOSING_STEP)
 def step_whole_conversation_keeps_the_protocol(context):
+    """Close every connection and check the whole transcript against every protocol rule."""
     world = context.world
     world.close_all_now()   # the transcript is complete only once every connection is closed
     context.protocol_checked = report.check_all(world.transcripts(), strict=context.settings.strict_events)
     explanation = report.explain_broken(context.protocol_checked)
     if explanation:
         scenario = context.scenario
-        path = report.transcript_path(context.settings.reports_dir, scenario.feature.name, scenario.name)
+        path = report.transcript_path(context.run_folder, scenario.feature.name, scenario.name)
         raise AssertionError(f"{explanation}\ntranscript: {path}")

@@ -9,11 +9,13 @@ from support.rules import decode_audio
 
 @when("I ask a question and want to hear the answer")
 async def step_ask_with_speech(context):
+    """Send tts_prompt with tts_auto_execute on."""
     await context.world.ask(context.settings.tts_prompt, speech=True)
 
 
 @then("the answer streams in as text and as audio")
 async def step_text_and_audio(context):
+    """The request finished with at least one text chunk and one audio chunk."""
     world, n = context.world, context.world.last_request()
     await world.wait_finished(n)
     for kind in ("text_chunk", "audio_chunk"):
@@ -23,6 +25,7 @@ async def step_text_and_audio(context):
 
 @then("both the text and the speech say they are finished")
 async def step_both_flags(context):
+    """text_completed and tts_completed both arrived, and the speech rules hold."""
     world, n = context.world, context.world.last_request()
     await world.wait_finished(n)
     assert_that(world.transcript, keeps_rules("speech"))
@@ -32,6 +35,7 @@ async def step_both_flags(context):
 
 @then("the audio is real sound")
 async def step_real_sound(context):
+    """The audio chunks decode as the format tts_started declared."""
     world, n = context.world, context.world.last_request()
     chunks = [decode_audio(e.fields.get("audio")) for e in world.transcript.of_kind("audio_chunk", request=n)]
     started = world.transcript.first("tts_started", request=n)
@@ -41,6 +45,7 @@ async def step_real_sound(context):
 
 @given("I have asked a question and got its answer")
 async def step_have_answer(context):
+    """Ask a question and keep the message id its answer was stored under."""
     world = context.world
     n = await world.ask(context.settings.chat_prompt)
     await world.wait_finished(n)
@@ -58,6 +63,7 @@ async def step_read_aloud(context):
 
 @then("it is spoken and no new answer is written")
 async def step_spoken_not_written(context):
+    """Audio, text_not_requested and tts_completed arrived, and no text chunk."""
     world, n = context.world, context.world.last_request()
     await world.wait_finished(n)
     tr = world.transcript

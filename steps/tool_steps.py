@@ -13,11 +13,13 @@ def _calls(context, n):
 
 @when("I ask the assistant, in agent mode, a question that needs its tool")
 async def step_ask_agent(context):
+    """Send tools_prompt with agent mode on."""
     await context.world.ask(context.settings.tools_prompt, agent=True)
 
 
 @then("the assistant calls the tool")
 async def step_calls_tool(context):
+    """The backend called the configured tool (tool_name, or any tool)."""
     world, n, s = context.world, context.world.last_request(), context.settings
     await world.wait_finished(n)
     called = sorted({str(e.fields.get("tool_name")) for e in world.transcript.of_kind("tool_start", request=n)})
@@ -38,6 +40,7 @@ async def step_results_match_calls(context):
 
 @then("the picture it made is a real image")
 async def step_real_image(context):
+    """The image tool's result decodes as a real picture."""
     world, n = context.world, context.world.last_request()
     names = {e.fields.get("tool_name") for e in _calls(context, n)}
     results = [e for e in world.transcript.of_kind("tool_result", request=n) if e.fields.get("tool_name") in names]

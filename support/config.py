@@ -62,6 +62,8 @@ class Settings:
     proactive_query: str = "user_id={customer_id}&session_id={uuid}"   # what ?mode=proactive needs besides the token
     max_message_bytes: str = ""          # a frame size limit the backend declares (bytes); empty: none declared
     reports_dir: str = "reports"
+    max_frames: int = 100_000            # frames one connection may send before the scenario fails as flooded
+    max_transcript_mb: float = 256.0     # megabytes one connection may send before the same
     restart_command: str = ""            # live only: how to restart your backend (chat history scenario)
     require_backend: bool = False        # fail the run (not skip it) when no backend was asked for; on when CI is set
     # Reference backend only (ignored against a live backend).
@@ -166,7 +168,9 @@ def _validate(s: Settings) -> None:
         raise ConfigError(f"max_message_bytes={s.max_message_bytes!r}: a positive number of bytes, or empty for no limit")
     if not s.tool_name.strip():
         raise ConfigError("tool_name is empty: name the tool tools_prompt triggers, or 'any'")
-    for name in ("timeout", "error_timeout", "connect_timeout", "quiet_window", "scenario_budget"):
+    if s.max_frames <= 0:
+        raise ConfigError(f"max_frames={s.max_frames!r}: a positive number of frames")
+    for name in ("timeout", "error_timeout", "connect_timeout", "quiet_window", "scenario_budget", "max_transcript_mb"):
         if getattr(s, name) <= 0:
             raise ConfigError(f"{name}={getattr(s, name)!r}: must be a positive number of seconds")
     if s.backend not in ("live", "reference"):

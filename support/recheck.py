@@ -20,13 +20,14 @@ from support.transcript import CLOSED, RECEIVED, SENT, Transcript
 from support.vocabulary import DEFAULT_DIALECT, Dialect, available_dialects
 
 
-def load(document: dict, dialect: Dialect) -> list[Transcript]:
-    """Rebuild each connection's transcript from its saved frames."""
+def load(document: dict, dialect: Dialect) -> list[tuple[Transcript, set[int]]]:
+    """Rebuild each connection's transcript from its saved frames, with the seqs of frames the file clipped."""
     modes = document.get("modes") or {}
     out = []
     for name, entries in document["connections"].items():
         transcript = Transcript(name, mode=modes.get(name, CHAT_MODE))
         recorder = Recorder(transcript, dialect)
+        clipped = {item["seq"] for item in entries if "raw_length" in item}
         for item in entries:
             direction, t, raw = item["direction"], float(item.get("t", 0.0)), item.get("raw")
             if direction == RECEIVED:
@@ -39,12 +40,14 @@ def load(document: dict, dialect: Dialect) -> list[Transcript]:
                 recorder.closed(close.get("how") or item.get("kind") or "closed", close.get("detail") or "",
                                 code=close.get("code"), reason=close.get("reason") or "", status=close.get("status"),
                                 t=t)
-        out.append(transcript)
+        out.append((transcript, clipped))
     return out
 
 
 def recheck(document: dict, dialect: Dialect, strict: bool = False) -> list[tuple[Transcript, list[rules.Violation]]]:
-    return [(tr, rules.check(tr, strict=strict)) for tr in load(document, dialect)]
+    """Every rule over every connection; findings about a frame the file clipped are left out (it cannot be judged)."""
+    return [(tr, [v for v in rules.check(tr, strict=strict) if v.seq not in clipped])
+            for tr, clipped in load(document, dialect)]
 
 
 def report(path: str, checked: list[tuple[Transcript, list[rules.Violation]]]) -> tuple[str, bool]:

@@ -9,19 +9,31 @@ import json
 from typing import Any
 
 from support import protocol
-from support.schemas import MessageSchemas
+from support.schemas import MessageSchemas, SchemaProblem
 from support.transcript import CHAT_REQUEST, CLOSED, RAW, RECEIVED, SENT, Entry, Transcript
 from support.vocabulary import Dialect
 
 
+class Flooded(Exception):
+    """The backend sent more than the transcript may hold: the session stops listening (a bounded run)."""
+
+
 class Recorder:
-    def __init__(self, transcript: Transcript, dialect: Dialect):
+    def __init__(self, transcript: Transcript, dialect: Dialect, max_frames: int | None = None,
+                 max_bytes: int | None = None):
         self.transcript = transcript
         self.dialect = dialect
         self.schemas = MessageSchemas.for_dialect(dialect)
+        self.max_frames, self.max_bytes = max_frames, max_bytes
+        self.frames = self.bytes = 0
 
     def received(self, message: str | bytes, t: float | None = None) -> Entry:
         tr = self.transcript
+        self.frames += 1
+        self.bytes += len(message)
+        if (self.max_frames and self.frames > self.max_frames) or (self.max_bytes and self.bytes > self.max_bytes):
+            raise Flooded(f"the backend flooded {self.frames} frames ({self.bytes} bytes), past the cap of "
+                          f"{self.max_frames} frames or {self.max_bytes} bytes (max_frames, max_transcript_mb)")
         if isinstance(message, bytes):
             return tr.append(RECEIVED, "malformed", t=t, raw=message, parse_error="binary frame from the server",
                              label="(binary)")
@@ -32,7 +44,10 @@ class Recorder:
                              label="(not JSON)")
         kind, fields = self.dialect.decode(data)
         # Other modes speak another protocol (§2): record the frames, judge only admission.
-        problems = self.schemas.problems(kind, data) if tr.mode == protocol.CHAT_MODE else []
+        try:
+            problems = self.schemas.problems(kind, data) if tr.mode == protocol.CHAT_MODE else []
+        except RecursionError:
+            problems = [SchemaProblem.of("the frame is nested too deeply to check against its schema", True)]
         return tr.append(RECEIVED, kind, t=t, raw=message, data=data, fields=fields, label=self.dialect.label(data),
                          schema_problems=problems,
                          parse_error=None if kind != "malformed" else "JSON without a type field")

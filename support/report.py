@@ -9,8 +9,10 @@ For report formatters, every scenario that ran carries ``scenario.chat_suite`` (
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
+import time
 from pathlib import Path
 
 from behave.reporter.summary import AbstractSummaryReporter
@@ -35,6 +37,7 @@ def say(text: str) -> None:
 
 
 MACHINE_FORMATS = ("json", "json.pretty", "rerun")
+RAW_LIMIT = 2**20   # characters of one frame kept in a transcript file; a longer one is clipped, its length noted
 
 
 def machine_output_on_stdout(formats: list[str], outputs: list) -> bool:
@@ -54,12 +57,39 @@ def keep_stdout_for_formatters(config) -> None:
                 reporter.stream = sys.stderr
 
 
+def open_run_folder(reports_dir: str) -> Path:
+    """A new folder for this run's transcripts (reports/<run id>/), never one an earlier run wrote, and
+    reports/latest pointing at it. Raises OSError when the folder cannot be written (a setting to fix)."""
+    root = Path(reports_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    for attempt in range(100):
+        folder = root / (f"{stamp}-{os.getpid()}" + (f"-{attempt}" if attempt else ""))
+        try:
+            folder.mkdir()
+            break
+        except FileExistsError:
+            continue
+    else:
+        raise OSError(f"could not make a new run folder in {root}")
+    (folder / ".written-by-chat-suite").write_text("this run's transcripts\n")   # proves the folder is writable
+    latest = root / "latest"
+    try:
+        temporary = root / f".latest-{os.getpid()}"
+        temporary.unlink(missing_ok=True)
+        temporary.symlink_to(folder.name)
+        os.replace(temporary, latest)
+    except OSError:
+        pass   # a file system without symlinks: the run folder is still named in the output
+    return folder
+
+
 def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:80] or "scenario"
 
 
-def transcript_path(directory: str, feature: str, scenario: str) -> Path:
-    """Where write_json puts a scenario's transcript (known before it is written, for failure messages)."""
+def transcript_path(directory: str | Path, feature: str, scenario: str) -> Path:
+    """Where write_json puts a scenario's transcript in the run folder (known before it is written)."""
     return Path(directory) / slug(feature) / f"{slug(scenario)}.json"
 
 
@@ -96,7 +126,7 @@ def write_json(path: Path, feature: str, scenario: str, status: str, checked: Ch
         "feature": feature, "scenario": scenario, "status": status, "dialect": dialect,
         "modes": {tr.name: tr.mode for tr, _ in checked},
         "violations": findings(checked),
-        "connections": {tr.name: tr.to_json() for tr, _ in checked},
+        "connections": {tr.name: tr.to_json(raw_limit=RAW_LIMIT) for tr, _ in checked},
     }, indent=1))
     return path
 

@@ -114,6 +114,13 @@ def session_id_constant(c: Check) -> list[Violation]:
     return []
 
 
+@rule("the backend does not flood a connection past the transcript cap (max_frames, max_transcript_mb)")
+def not_flooded(c: Check) -> list[Violation]:
+    closed = c.transcript.closed()
+    return [c.violation("not_flooded", closed, closed.fields.get("detail", "flooded"))] \
+        if closed is not None and closed.kind == "flooded" else []
+
+
 @rule("server frames are JSON objects with a type (§4)")
 def frames_are_json(c: Check) -> list[Violation]:
     return [c.violation("frames_are_json", e, f"malformed frame from the server: {e.parse_error or 'no type field'}")
@@ -136,7 +143,7 @@ def frames_match_schema(c: Check) -> list[Violation]:
 
 @rule("an event type the suite does not know is reported (§4)")
 def known_events(c: Check) -> list[Violation]:
-    return _folded(c, "known_events", [(e, f"unknown event type {e.label!r}")
+    return _folded(c, "known_events", [(e, f"unknown event type {clip(repr(e.label), 120)}")
                                        for e in c.transcript.received() if e.kind == "unknown"])
 
 

@@ -23,10 +23,10 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from support import protocol
 from support.config import Settings
-from support.recorder import Recorder
+from support.recorder import Flooded, Recorder
 from support.rules import REFUSAL_CLOSE_CODES, REFUSAL_STATUSES
 from support.tokens import describe as describe_token
-from support.transcript import RECEIVED, Transcript
+from support.transcript import RECEIVED, Transcript, clip
 from support.vocabulary import Dialect
 
 # -- failures that read differently ---------------------------------------------------------
@@ -110,7 +110,8 @@ class Session:
         self.mode = mode or protocol.CHAT_MODE
         self.url = settings.ws_url
         self.transcript = Transcript(name, mode=self.mode)
-        self.recorder = Recorder(self.transcript, dialect)
+        self.recorder = Recorder(self.transcript, dialect, max_frames=settings.max_frames,
+                                 max_bytes=int(settings.max_transcript_mb * 2**20))
         self.session_id: str | None = None
         self._ws: ClientConnection | None = None
         self._reader: asyncio.Task | None = None
@@ -254,6 +255,9 @@ class Session:
             else:
                 code, reason, how = None, "", "connection dropped"
             self._record_close(how, describe_close(code, reason), code=code, reason=reason)
+        except Flooded as exc:
+            ws.transport.abort()   # stop listening: the run stays bounded in time and memory
+            self._record_close("flooded", str(exc))
         except Exception as exc:  # noqa: BLE001 - a reader crash must end up in the transcript
             self._record_close("reader failed", f"{type(exc).__name__}: {exc}")
 
@@ -301,10 +305,14 @@ class Session:
                 pass
 
     def _names_hint(self) -> str:
-        unknown = sorted({e.label for e in self.transcript.received() if e.kind == "unknown"})
-        if not unknown:
+        """Suggest another dialect only when unknown names are most of a short stream (not a flood)."""
+        received = self.transcript.received()
+        unknown = [e.label for e in received if e.kind == "unknown"]
+        if not unknown or len(received) > 1000 or len(unknown) * 2 < len(received):
             return ""
-        return (f". Event types this dialect ({self.dialect.name}) does not know arrived: {', '.join(unknown)}; "
+        names = sorted({clip(label, 60) for label in unknown})
+        shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+        return (f". Event types this dialect ({self.dialect.name}) does not know arrived: {shown}; "
                 f"if the backend speaks another dialect, run with -D dialect=NAME (see README, Dialects)")
 
     async def _quiet(self, window: float) -> list:

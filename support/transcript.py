@@ -51,7 +51,7 @@ class Entry:
     def brief(self) -> str:
         arrow = {RECEIVED: "<-", SENT: "->", CLOSED: "xx"}[self.direction]
         detail = self._detail()
-        return f"#{self.seq:<3} t={self.t:7.3f}s {arrow} {self.label or self.kind}{detail}"
+        return f"#{self.seq:<3} t={self.t:7.3f}s {arrow} {clip(self.label or self.kind, 80)}{detail}"
 
     def _detail(self) -> str:
         f = self.fields
@@ -59,7 +59,7 @@ class Entry:
             idx = f" [{f['chunk_index']}]" if "chunk_index" in f else ""
             return f"{idx} {clip(repr(f.get('text')), 40)}"
         if self.kind in ("tool_start", "tool_result"):
-            return f" {f.get('tool_name')} call_id={f.get('call_id')}"
+            return f" {clip(str(f.get('tool_name')), 60)} call_id={clip(str(f.get('call_id')), 60)}"
         if self.kind == "audio_chunk":
             audio = f.get("audio")
             return f" ({len(audio) if isinstance(audio, str) else type(audio).__name__} base64 chars)"
@@ -69,14 +69,18 @@ class Entry:
             return f" {clip(repr(f.get('prompt')), 50)}" + (" +speech" if f.get("speech") else "") + (
                 " +agent" if f.get("agent") else "") + (f" chat={f['chat_id']}" if f.get("chat_id") else "")
         if self.direction == CLOSED:
-            return f": {f.get('detail')}"
+            return f": {clip(str(f.get('detail')), 200)}"
         if self.kind in ("malformed", "unknown", "removed", RAW):
             return f" {clip(repr(self.raw), 60)}"
         return ""
 
 
 def clip(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
+    """At most `width` characters; a clipped text says how long it was."""
+    if len(text) <= width:
+        return text
+    note = f"…({len(text)} chars)"
+    return text[: max(width - len(note), 1)] + note
 
 
 class Transcript:
@@ -192,11 +196,12 @@ class Transcript:
 
     # -- showing --------------------------------------------------------------
     def around(self, seq: int, before: int = 3, after: int = 3) -> str:
-        entries = self.entries
-        idx = next((i for i, e in enumerate(entries) if e.seq == seq), len(entries) - 1)
-        lo, hi = max(0, idx - before), min(len(entries), idx + after + 1)
+        # seq n is the n-th entry: a slice, not a scan, so explaining many violations stays linear
+        with self._lock:
+            idx = min(max(seq - 1, 0), len(self._entries) - 1)
+            shown = self._entries[max(0, idx - before):idx + after + 1]
         lines = []
-        for e in entries[lo:hi]:
+        for e in shown:
             marker = ">>" if e.seq == seq else "  "
             lines.append(f"  {marker} {e.brief()}")
         return "\n".join(lines)
@@ -218,7 +223,7 @@ class Transcript:
         """
         labels = []
         for e in self.received():
-            label = e.label or e.kind
+            label = clip(e.label or e.kind, 80)
             if e.kind == "tool_start":
                 label = _with_detail(label, str(e.fields.get("tool_name")))
             elif e.kind == "tool_result":
@@ -226,12 +231,16 @@ class Transcript:
             labels.append(label)
         return " → ".join(_fold(labels))
 
-    def to_json(self) -> list[dict]:
+    def to_json(self, raw_limit: int | None = None) -> list[dict]:
+        """Every entry as JSON; with raw_limit, a longer frame is clipped and its length kept (raw_length)."""
         out = []
         for e in self.entries:
-            item = {"seq": e.seq, "t": round(e.t, 4), "direction": e.direction, "kind": e.kind, "label": e.label,
-                    "request": e.request, "raw": e.raw if isinstance(e.raw, (str, type(None))) else repr(e.raw),
-                    "parse_error": e.parse_error}
+            raw = e.raw if isinstance(e.raw, (str, type(None))) else repr(e.raw)
+            item = {"seq": e.seq, "t": round(e.t, 4), "direction": e.direction, "kind": e.kind,
+                    "label": clip(e.label, 200), "request": e.request, "raw": raw,
+                    "parse_error": clip(e.parse_error, 300) if e.parse_error else None}
+            if raw_limit is not None and raw is not None and len(raw) > raw_limit:
+                item["raw"], item["raw_length"] = raw[:raw_limit], len(raw)
             if e.direction == CLOSED:
                 item["close"] = {k: e.fields.get(k) for k in ("how", "detail", "code", "reason", "status")}
             if e.expected:

@@ -101,3 +101,15 @@ def test_a_report_the_suite_wrote_re_checks_to_the_same_verdict(b, tmp_path):
     assert [(v.rule, v.seq) for v in rules.violations_only(found)] == \
            [(v.rule, v.seq) for v in rules.violations_only(rules.check(b.tr))] == [("errors_expected", tr.entries[-2].seq)]
     assert tr.closed().fields["code"] == 1000
+
+
+def test_a_frame_clipped_in_the_file_is_not_judged_and_the_rest_is(b):
+    from conftest import conforming_text_reply
+    b.ready()
+    conforming_text_reply(b)
+    huge = b.recv_frame({"type": "pong", "timestamp": "x" * 5000})
+    document = {"connections": {b.tr.name: b.tr.to_json(raw_limit=1000)}}
+    saved = document["connections"][b.tr.name][huge.seq - 1]
+    assert len(saved["raw"]) == 1000 and saved["raw_length"] > 5000
+    [(tr, found)] = recheck.recheck(document, Dialect.load("v2"))
+    assert rules.violations_only(found) == [] and tr.entries[huge.seq - 1].kind == "malformed"

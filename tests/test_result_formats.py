@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 from support.report import CLOSING_STEP, transcript_path
 from tests.behave_runner import run_behave, run_suite
@@ -33,7 +34,7 @@ def test_a_broken_rule_fails_the_scenario_in_every_format(tmp_path):
     run = run_suite("reference_faults=chunk_index_gap", tags="@chat",
                     args=("-f", "json", "-o", str(behave_json), "-f", "plain",
                           "--junit", "--junit-directory", str(junit)))
-    transcript = transcript_path(run.reports, FEATURE, SCENARIO)
+    transcript = transcript_path((Path(run.reports) / "latest").resolve(), FEATURE, SCENARIO)
 
     assert run.returncode != 0
     assert "0 scenarios passed, 1 failed" in run.summary, run.summary
@@ -66,7 +67,7 @@ def test_the_closing_step_fails_a_scenario_whose_written_steps_all_pass(tmp_path
     assert {s["result"]["status"] for s in written} == {"passed"}
     assert closing["name"] == CLOSING_STEP and closing["result"]["status"] == "failed"
     message = text_of(closing["result"]["error_message"])
-    transcript = transcript_path(run.reports, FEATURE, SCENARIO)
+    transcript = transcript_path((Path(run.reports) / "latest").resolve(), FEATURE, SCENARIO)
     assert "[known_events]" in message and str(transcript) in message
     assert json.loads(transcript.read_text())["status"] == "failed"   # written after the check, not before
     assert f"Then {CLOSING_STEP}" in run.stdout   # shown like a written step
@@ -77,7 +78,7 @@ def test_report_formatters_find_the_transcripts_on_the_scenario(tmp_path):
     run = run_suite("reference_faults=unknown_event", "strict_events=true", tags="@chat",
                     args=("-f", "tests.chat_suite_probe:ChatSuiteProbe", "-o", str(probe), "-f", "plain"))
     [seen] = json.loads(probe.read_text())
-    assert seen["status"] == "failed" and seen["transcripts_path"] == str(transcript_path(run.reports, FEATURE,
+    assert seen["status"] == "failed" and seen["transcripts_path"] == str(transcript_path((Path(run.reports) / "latest").resolve(), FEATURE,
                                                                                            SCENARIO))
     assert seen["transcripts"]["my connection"] > 5
     assert any({"connection": "my connection", "rule": "known_events", "severity": "violation"}.items() <= v.items()

@@ -98,6 +98,11 @@ def break_errors_expected(b):
     return b.recv("error", stage="database", message="Failed to save chat history")
 
 
+def break_not_flooded(b):
+    b.ready()
+    return b.tr.append("closed", "flooded", t=1.0, fields={"how": "flooded", "detail": "the backend flooded 101 frames"})
+
+
 def break_known_events(b):
     b.ready()
     bad = b.recv_frame({"type": "brand_new_event", "content": "?"})
@@ -695,7 +700,8 @@ def test_informational_deviations_are_one_notice_each_and_fail_only_when_strict(
     found = rules.check(b.tr, ["frames_match_schema"])
     assert [v.severity for v in found] == [NOTICE] * 3, "\n".join(map(str, found))
     texts = [v.message for v in found]
-    assert any("'event_type' is a required property a failure only with strict_events=true (3 frames, the first shown)" in t for t in texts), texts
+    assert any("'event_type' is a required property); a failure only with strict_events=true (3 frames, the first shown)" in t
+               for t in texts), texts
     assert any("$.content.model: None is not of type 'string'" in t for t in texts), texts
     assert [v.severity for v in rules.check(b.tr, ["frames_match_schema"], strict=True)] == [VIOLATION] * 3
 

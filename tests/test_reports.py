@@ -1,0 +1,45 @@
+"""Reports: one folder per run, never overwritten; an unwritable folder is a configuration error at
+start; every written or printed field is clipped with its full length noted (issue: hardening, item 8)."""
+from __future__ import annotations
+
+import json
+
+
+from support import report, rules
+from support.recorder import Recorder
+from support.transcript import Transcript
+from support.vocabulary import Dialect
+from tests.behave_runner import run_behave
+
+
+def test_each_run_gets_its_own_folder_and_latest_points_at_the_newest(tmp_path):
+    first = report.open_run_folder(str(tmp_path))
+    second = report.open_run_folder(str(tmp_path))
+    assert first != second and first.is_dir() and second.is_dir()
+    assert (tmp_path / "latest").resolve() == second.resolve()
+
+
+def test_an_unwritable_reports_folder_stops_the_run_at_start_with_one_line(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    run = run_behave("-D", "backend=reference", "-D", f"reports_dir={blocker}/reports", "--tags=@chat")
+    assert run.returncode != 0
+    assert f"configuration error: reports_dir='{blocker}/reports' cannot be written" in run.output, run.output[-2000:]
+    assert "HOOK-ERROR" not in run.output and "Traceback" not in run.output and "0 scenarios passed, 0 failed" in run.output
+
+
+def test_a_huge_field_is_clipped_where_it_is_written_and_printed(tmp_path):
+    dialect = Dialect.load("v2")
+    tr = Transcript("my connection")
+    recorder = Recorder(tr, dialect)
+    big_id = "s" * 3_000_000
+    for _ in range(5):
+        recorder.received(json.dumps({"type": "websocket_ready", "content": "Backend ready", "session_id": big_id}))
+    recorder.received(json.dumps({"type": "e" * 1_000_000}))
+    checked = [(tr, rules.check(tr))]
+    path = report.write_json(report.transcript_path(tmp_path, "f", "s"), "f", "s", "passed", checked)
+    assert path.stat().st_size < 8 * report.RAW_LIMIT, "five 3 MB frames are written clipped"
+    saved = json.loads(path.read_text())["connections"]["my connection"]
+    assert saved[0]["raw_length"] == len(tr.entries[0].raw) and len(saved[0]["raw"]) == report.RAW_LIMIT
+    printed = "\n".join([tr.dump(), tr.flow(), *report.notices(checked)])
+    assert len(printed) < 5000 and "…(1000000 chars)" in printed
