@@ -1,52 +1,60 @@
 @auth @security
 Feature: Only signed-in customers are served
   Every connection must carry a valid sign-in token. A connection without one is turned away
-  and gets no work done: no answer to a ping, no "working" notice, no reply.
+  and gets no work done: no answer to a keepalive, no "working" notice, no reply.
   Turning away may happen before the connection opens or right after; both are fine.
-  The other modes of the socket (proactive, realtime) speak their own language once connected;
-  for them what is checked is who gets in.
+  The other modes of the connection (proactive, realtime) speak their own language once
+  connected; for them what is checked is who gets in.
 
-  Scenario Outline: A connection with <token> is turned away
-    When I connect with <token> and try to chat
-    Then the connection is refused
-    And no work was done for it
+  Rule: Without a valid token nobody gets in
 
-    Examples:
-      | token                                |
-      | no token                             |
-      | a token that is not a JWT            |
-      | an expired token                     |
-      | a token signed with the wrong secret |
-      | an unsigned token                    |
-      | a token without a customer id        |
+    @bad_token
+    Scenario Outline: A connection with <token> is turned away
+      When I connect with <token> and try to chat
+      Then the connection is refused
+      And no work was done for it
 
-  Scenario Outline: A valid token works in the <place>
-    Given I am connected to the chat backend with my token in the <place>
-    When I ask a question
-    Then the answer is complete and not empty
+      Examples:
+        | token                                |
+        | no token                             |
+        | a garbled token                      |
+        | an expired token                     |
+        | a token signed with the wrong secret |
+        | an unsigned token                    |
+        | a token that names no customer       |
 
-    Examples:
-      | place                |
-      | query string         |
-      | Authorization header |
+    @bad_token_in_mode
+    Scenario Outline: The <mode> mode also turns away <token>
+      When I connect in <mode> mode with <token> and try to chat
+      Then the connection is refused
+      And no work was done for it
 
-  Scenario Outline: The <mode> mode also turns away <token>
-    When I connect in <mode> mode with <token> and try to chat
-    Then the connection is refused
-    And no work was done for it
+      Examples:
+        | mode      | token            |
+        | proactive | no token         |
+        | proactive | an expired token |
+        | realtime  | no token         |
+        | realtime  | an expired token |
 
-    Examples:
-      | mode      | token            |
-      | proactive | no token         |
-      | proactive | an expired token |
-      | realtime  | no token         |
-      | realtime  | an expired token |
+  Rule: A valid token lets the customer in, however it is sent
 
-  Scenario Outline: The <mode> mode lets in a valid token
-    When I connect in <mode> mode with my valid token
-    Then the connection is let in
+    @transport
+    Scenario Outline: A valid token sent <place> works
+      Given I am connected to the chat backend with my token <place>
+      When I ask a question
+      Then the answer is complete and not empty
 
-    Examples:
-      | mode      |
-      | proactive |
-      | realtime  |
+      Examples:
+        | place                  |
+        | in the web address     |
+        | beside the web address |
+
+    @mode_admission
+    Scenario Outline: The <mode> mode lets in a valid token
+      When I connect in <mode> mode with my valid token
+      Then the connection is let in
+
+      Examples:
+        | mode      |
+        | proactive |
+        | realtime  |

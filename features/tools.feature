@@ -5,16 +5,18 @@ Feature: The assistant uses tools
   answer still completes. Which question makes the assistant use which tool is the backend's
   choice: the run's settings name the question and the tool (README, Settings).
 
-  Scenario: The assistant calls its tool and the answer completes
+  Background:
     Given I am connected to the chat backend
+
+  @tool_call
+  Scenario: The assistant calls its tool and the answer completes
     When I ask the assistant, in agent mode, a question that needs its tool
     Then the assistant calls the tool
     And the tool results match their calls
-    And the tool events arrive in the promised order
+    And the tool events arrive in the right order
 
   @image
   Scenario: The assistant makes a picture with the image tool
-    Given I am connected to the chat backend
     When I ask the assistant, in agent mode, a question that needs its tool
     Then the assistant calls the tool
     And the picture it made is a real image

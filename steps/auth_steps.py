@@ -1,41 +1,29 @@
 """Authentication: who is turned away, and that nothing is done for them."""
 from behave import given, then, when
 
+from support import phrases  # noqa: F401 - registers the parameter types
 from support import rules
 
-TOKEN_PHRASES = {
-    "no token": "missing",
-    "a token that is not a JWT": "malformed",
-    "an expired token": "expired",
-    "a token signed with the wrong secret": "wrong_secret",
-    "an unsigned token": "alg_none",
-    "a token without a customer id": "missing_id",
-}
-PLACES = {"query string": "query", "Authorization header": "header"}
 
-
-@when("I connect with {token} and try to chat")
+@when("I connect with {token:Token} and try to chat")
 async def step_connect_bad(context, token):
     """Connect with a bad token of the named kind and try a ping and a question."""
-    session = await context.world.connect(token_kind=TOKEN_PHRASES[token], strict=False, learn_session_id=False)
-    await context.world.try_to_chat(session)
+    await context.world.try_to_connect(token)
 
 
-@when("I connect in {mode} mode with {token} and try to chat")
+@when("I connect in {mode:Mode} mode with {token:Token} and try to chat")
 async def step_connect_mode_bad(context, mode, token):
     """Connect in another mode (proactive, realtime) with a bad token and send a first frame."""
-    session = await context.world.connect(token_kind=TOKEN_PHRASES[token], mode=mode, strict=False,
-                                          learn_session_id=False)
-    await context.world.try_to_chat(session)
+    await context.world.try_to_connect(token, mode)
 
 
-@given("I am connected to the chat backend with my token in the {place}")
+@given("I am connected to the chat backend with my token {place:TokenPlace}")
 async def step_connected_via(context, place):
-    """Connect with a valid token sent in the query string or the Authorization header."""
-    await context.world.connect(transport=PLACES[place])
+    """Connect with a valid token sent as ?token= in the web address, or as an Authorization header."""
+    await context.world.connect(transport=place)
 
 
-@when("I connect in {mode} mode with my valid token")
+@when("I connect in {mode:Mode} mode with my valid token")
 async def step_connect_mode_valid(context, mode):
     """Connect in another mode with a valid token, send a first frame and listen for a refusal."""
     await context.world.try_to_enter(mode)

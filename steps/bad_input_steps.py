@@ -1,82 +1,81 @@
-"""Bad input and keepalive: clear errors, a living connection, a clean close."""
+"""Bad input and staying responsive: clear errors, a living connection, a clean end."""
 import json
 
 from behave import then, when
 
+from support import phrases
 from support.protocol import build_chat_request
 
 POLITE_CLOSE_CODES = (1003, 1008, 1009)   # unsupported data, policy, too big (§9)
-DROP = object()
-CUSTOMER_NUMBERS = {"a word": "abc", "a negative number": -1, "zero": 0, "empty": "", "missing": DROP}
 
 
 async def _send_request_frame(context, change):
     frame = build_chat_request(context.settings, context.settings.chat_prompt)
     change(frame)
-    context.world.notes["sent"] = await context.world.me.send_json(frame)
+    context.world.provoked = await context.world.me.send_json(frame)
 
 
 def _set_customer(frame, value):
-    if value is DROP:
+    if value == phrases.DROP:
         frame.pop("customer_id")
     else:
         frame["customer_id"] = value
 
 
-@when("I send a message that is not JSON")
+@when("I send a garbled message")
 async def step_not_json(context):
     """Send a text frame that is not JSON."""
-    context.world.notes["sent"] = await context.world.me.send_raw("this is {not JSON")
+    context.world.provoked = await context.world.me.send_raw("this is {not JSON")
 
 
-@when("I send a question without a prompt")
+@when("I send a question with no text")
 async def step_no_prompt(context):
     """Send a chat request whose user_input has no prompt."""
     await _send_request_frame(context, lambda f: f["user_input"].pop("prompt"))
 
 
-@when("I send a question with a blank prompt")
+@when("I send a question with a blank text")
 async def step_blank_prompt(context):
     """Send a chat request whose prompt is only spaces."""
     await _send_request_frame(context, lambda f: f["user_input"].update(prompt=[{"type": "text", "text": "   "}]))
 
 
-@when("I send a question whose customer number is {customer}")
+@when("I send a question whose customer number is {customer:CustomerNumber}")
 async def step_customer_number(context, customer):
     """Send a chat request whose customer_id is a word, negative, zero, empty or missing."""
-    await _send_request_frame(context, lambda f: _set_customer(f, CUSTOMER_NUMBERS[customer]))
+    await _send_request_frame(context, lambda f: _set_customer(f, customer))
 
 
-@when("I send a binary message")
+@when("I send a message that is not text")
 async def step_binary(context):
     """Send a binary frame."""
-    context.world.notes["sent"] = await context.world.me.send_raw(b"\x00\x01\x02 binary \xff")
+    context.world.provoked = await context.world.me.send_raw(b"\x00\x01\x02 binary \xff")
 
 
 @when("I send a question of {megabytes:d} MB")
 async def step_oversized(context, megabytes):
     """Send a chat request of the given size in megabytes."""
     frame = build_chat_request(context.settings, "x" * (megabytes * 2**20))
-    context.world.notes["sent"] = await context.world.me.send_raw(json.dumps(frame))
+    context.world.provoked = await context.world.me.send_raw(json.dumps(frame))
 
 
-@then("the backend answers with a validation error")
+@then("the backend says what is wrong with it")
 async def step_validation_error(context):
     """An error with stage 'validation' answers what was sent, within error_timeout."""
-    error = await context.world.wait_error(after=context.world.notes["sent"].seq)
+    error = await context.world.wait_error(after=context.world.provoked.seq)
     assert error.fields.get("stage") == "validation", f"an error with stage {error.fields.get('stage')!r}, expected 'validation'"
 
 
 @then("the backend answers with an error in time")
 async def step_error_in_time(context):
     """An error of any stage answers what was sent, within error_timeout."""
-    await context.world.wait_error(after=context.world.notes["sent"].seq)
+    await context.world.wait_error(after=context.world.provoked.seq)
 
 
 @then("the connection still works, unless the backend closed it politely")
 async def step_still_works(context):
     """An error, silence or a polite close are all fine; an open connection must answer a ping (§9)."""
-    world, sent = context.world, context.world.notes["sent"]
+    world, sent = context.world, context.world.provoked
     await world.ping(allow_close=True)
     closed = world.transcript.closed()
     if closed is not None and not world.transcript.first("pong", after=sent.seq):
@@ -89,7 +88,7 @@ async def step_still_works(context):
 @then("the backend answers it or refuses it politely")
 async def step_answered_or_refused(context):
     """The large request is answered, or refused (error or close); refused when over max_message_bytes."""
-    world, sent, limit = context.world, context.world.notes["sent"], context.settings.message_limit
+    world, sent, limit = context.world, context.world.provoked, context.settings.message_limit
     n = sent.request
     await world.me.wait_for(lambda tr: tr.request_finished(n) or tr.first("error", after=sent.seq) or tr.closed(),
                             f"an answer to the {len(sent.raw)}-byte question, an error or a close")
@@ -100,17 +99,17 @@ async def step_answered_or_refused(context):
     world.accept_errors(after=sent.seq)
 
 
-@when("I ping the backend while the answer streams")
+@when("I check the connection while the answer streams")
 async def step_ping_while_streaming(context):
     """Once the long answer streams, send a ping."""
     await context.world.wait_streaming(context.world.last_request())
-    context.world.notes["ping"] = await context.world.me.send_control("ping")
+    context.world.ping_sent = await context.world.me.send_control("ping")
 
 
-@then("the pong arrives before the answer is finished")
+@then("it responds before the answer is finished")
 async def step_pong_before_finish(context):
     """The pong arrives while the answer is still streaming; then the answer finishes."""
-    world, ping, n = context.world, context.world.notes["ping"], context.world.last_request()
+    world, ping, n = context.world, context.world.ping_sent, context.world.last_request()
     pong = await world.wait_event("pong", after=ping.seq)
     finished = world.transcript.request_finished(n)
     last = world.transcript.events_of_request(n)[-1]
@@ -119,20 +118,20 @@ async def step_pong_before_finish(context):
     await world.wait_finished(n)
 
 
-@when("I ask to close the session")
+@when("I ask to end the conversation")
 async def step_close_session(context):
     """Send close_session."""
     await context.world.me.send_control("close_session")
 
 
-@then("the backend says it is closing")
+@then("the backend says goodbye")
 async def step_closing(context):
     """A closing event with reason client_request arrives."""
     closing = await context.world.me.wait_for(lambda tr: tr.first("closing"), "closing")
     assert closing.fields.get("reason") == "client_request", f"closing reason {closing.fields.get('reason')!r}"
 
 
-@then("the connection closes normally")
+@then("the connection ends cleanly")
 async def step_closes_normally(context):
     """The backend closes the connection with code 1000."""
     closed = await context.world.me.wait_closed()

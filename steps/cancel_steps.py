@@ -9,7 +9,7 @@ from support.matchers import keeps_rule, keeps_rules
 async def step_stop_while_streaming(context):
     """Once the answer streams, send cancel."""
     world = context.world
-    context.world.notes["stopped"] = world.last_request()
+    world.stopped.append(world.last_request())
     await world.wait_streaming(world.last_request())
     await world.me.send_control("cancel")
 
@@ -17,20 +17,19 @@ async def step_stop_while_streaming(context):
 @when("I stop the answer although nothing is running")
 async def step_stop_idle(context):
     """Send cancel while no request is running."""
-    context.world.notes["cancel"] = await context.world.me.send_control("cancel")
+    await context.world.me.send_control("cancel")
 
 
 @when("I ask for a long answer and stop it, {times:d} times in a row")
 async def step_ask_and_stop_repeatedly(context, times):
     """Ask for a long answer and cancel it mid-stream, the given number of times."""
-    context.world.notes["stopped_all"] = [await context.world.ask_and_stop(context.settings.long_prompt)
-                                          for _ in range(times)]
+    context.world.stopped += [await context.world.ask_and_stop(context.settings.long_prompt) for _ in range(times)]
 
 
 @then("the backend confirms the stop in time")
 async def step_confirms_stop(context):
     """A cancelled event arrives for the stopped request."""
-    await context.world.wait_cancelled(context.world.notes["stopped"])
+    await context.world.wait_cancelled(context.world.stopped[-1])
 
 
 @then("no more of the stopped answer arrives")
@@ -43,7 +42,7 @@ async def step_nothing_more(context):
 @then("the stopped answer is closed off properly")
 async def step_closed_off(context):
     """The stopped request still gets exactly one text flag and one speech flag."""
-    await context.world.wait_finished(context.world.notes["stopped"])
+    await context.world.wait_finished(context.world.stopped[-1])
     assert_that(context.world.transcript, keeps_rule("one_completion_flag_each"))
 
 
@@ -64,6 +63,6 @@ async def step_no_answer(context):
 async def step_all_stopped(context):
     """Every stopped request got cancelled, both flags, and kept the cancellation rules."""
     world = context.world
-    for n in world.notes["stopped_all"]:
+    for n in world.stopped:
         assert world.transcript.first("cancelled", request=n), f"request {n} has no cancelled:\n{world.transcript.dump()}"
     assert_that(world.transcript, keeps_rules("cancel"))

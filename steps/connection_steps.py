@@ -1,7 +1,8 @@
-"""Steps every capability shares: connecting, keepalive, the order check."""
+"""Steps every capability shares: connecting, staying responsive, the order check."""
 from behave import given, then
 from hamcrest import assert_that
 
+from support import phrases  # noqa: F401 - registers the parameter types
 from support.matchers import keeps_rules
 
 
@@ -11,14 +12,14 @@ async def step_connected(context):
     await context.world.connect()
 
 
-@then("the {aspect} events arrive in the promised order")
-async def step_events_in_order(context, aspect):
-    """The request finished and the named group of rules (text, speech, tool, cancel) holds."""
-    await context.world.wait_finished(context.world.last_request())
-    assert_that(context.world.transcript, keeps_rules(aspect))
+@then("the {rules:OrderRules} events arrive in the right order")
+async def step_events_in_order(context, rules):
+    """The request finished and the named group of rules (text, speech, tool, stopping) holds."""
+    await context.world.finished_reply()
+    assert_that(context.world.transcript, keeps_rules(rules))
 
 
-@then("the connection still answers a ping")
-async def step_ping(context):
+@then("the connection still responds")
+async def step_responds(context):
     """A ping gets its pong."""
     await context.world.ping()

@@ -17,21 +17,20 @@ async def _ask_and_store(world, prompt, **kw) -> str | None:
 async def step_chat_id_given(context):
     """The stored answer's db_operation_executed names a chat id."""
     world = context.world
-    await world.wait_finished(world.last_request())
-    world.notes["chat"] = rules.chat_id_of(world.transcript, world.last_request())
-    assert world.notes["chat"], f"no chat id (db_operation_executed session_id):\n{world.transcript.dump()}"
+    world.chat_id = rules.chat_id_of(world.transcript, await world.finished_reply())
+    assert world.chat_id, f"no chat id (db_operation_executed session_id):\n{world.transcript.dump()}"
 
 
 @given("I have a chat with one answer in it")
 async def step_have_chat(context):
     """Connect, ask a question, and keep the chat id it was stored under."""
     await context.world.connect()
-    context.world.notes["chat"] = await _ask_and_store(context.world, context.settings.chat_prompt)
-    assert context.world.notes["chat"], f"the answer was not stored in a chat:\n{context.world.transcript.dump()}"
+    context.world.chat_id = await _ask_and_store(context.world, context.settings.chat_prompt)
+    assert context.world.chat_id, f"the answer was not stored in a chat:\n{context.world.transcript.dump()}"
 
 
 async def _ask_in_same_chat(world) -> None:
-    world.notes["chat again"] = await _ask_and_store(world, "And one more thing", chat_id=world.notes["chat"])
+    world.chat_id_again = await _ask_and_store(world, "And one more thing", chat_id=world.chat_id)
 
 
 @when("I ask another question in the same chat")
@@ -56,17 +55,16 @@ async def step_ask_unknown_chat(context):
 @then("it is stored in the same chat")
 async def step_same_chat(context):
     """The later answer was stored under the same chat id."""
-    notes = context.world.notes
-    assert notes["chat again"] == notes["chat"], (f"stored in chat {notes['chat again']!r}, expected the same chat "
-                                                  f"{notes['chat']!r}:\n{context.world.transcript.dump()}")
+    world = context.world
+    assert world.chat_id_again == world.chat_id, (f"stored in chat {world.chat_id_again!r}, expected the same chat "
+                                                  f"{world.chat_id!r}:\n{world.transcript.dump()}")
 
 
-@then("the backend reports a database problem")
+@then("the backend says it could not find that chat")
 async def step_database_error(context):
     """An error with stage 'database' arrived for the request, and the request still finished."""
     world = context.world
-    await world.wait_finished(world.last_request())
-    errors = [e for e in world.transcript.of_kind("error", request=world.last_request())
+    errors = [e for e in world.transcript.of_kind("error", request=await world.finished_reply())
               if e.fields.get("stage") == "database"]
     assert errors, f"no error with stage 'database' for an unknown chat id:\n{world.transcript.dump()}"
     world.transcript.expect(errors[0])

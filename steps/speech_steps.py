@@ -1,9 +1,9 @@
-"""Speech: asking for audio and checking it is real sound."""
+"""Speech: asking for audio, reading a stored answer aloud, and checking it is real sound."""
 from behave import given, then, when
 from hamcrest import assert_that, greater_than_or_equal_to
 
-from support.matchers import audio_problem, keeps_rules
 from support import rules
+from support.matchers import audio_problem, keeps_rules
 from support.rules import decode_audio
 
 
@@ -16,8 +16,8 @@ async def step_ask_with_speech(context):
 @then("the answer streams in as text and as audio")
 async def step_text_and_audio(context):
     """The request finished with at least one text chunk and one audio chunk."""
-    world, n = context.world, context.world.last_request()
-    await world.wait_finished(n)
+    world = context.world
+    n = await world.finished_reply()
     for kind in ("text_chunk", "audio_chunk"):
         assert_that(len(world.transcript.of_kind(kind, request=n)), greater_than_or_equal_to(1),
                     f"{world.wire_name(kind)} events of request {n}:\n{world.transcript.dump()}")
@@ -26,8 +26,8 @@ async def step_text_and_audio(context):
 @then("both the text and the speech say they are finished")
 async def step_both_flags(context):
     """text_completed and tts_completed both arrived, and the speech rules hold."""
-    world, n = context.world, context.world.last_request()
-    await world.wait_finished(n)
+    world = context.world
+    n = await world.finished_reply()
     assert_that(world.transcript, keeps_rules("speech"))
     for kind in ("text_completed", "tts_completed"):
         assert world.transcript.first(kind, request=n), f"no {world.wire_name(kind)}:\n{world.transcript.dump()}"
@@ -36,7 +36,8 @@ async def step_both_flags(context):
 @then("the audio is real sound")
 async def step_real_sound(context):
     """The audio chunks decode as the format tts_started declared."""
-    world, n = context.world, context.world.last_request()
+    world = context.world
+    n = await world.finished_reply()
     chunks = [decode_audio(e.fields.get("audio")) for e in world.transcript.of_kind("audio_chunk", request=n)]
     started = world.transcript.first("tts_started", request=n)
     problem = audio_problem(chunks, started.fields.get("format") if started else None)
@@ -47,25 +48,24 @@ async def step_real_sound(context):
 async def step_have_answer(context):
     """Ask a question and keep the message id its answer was stored under."""
     world = context.world
-    n = await world.ask(context.settings.chat_prompt)
-    await world.wait_finished(n)
-    world.notes["answer"] = rules.answer_id_of(world.transcript, n)
-    assert world.notes["answer"] is not None, (
+    await world.ask(context.settings.chat_prompt)
+    world.answer_id = rules.answer_id_of(world.transcript, await world.finished_reply())
+    assert world.answer_id is not None, (
         f"the answer was not stored with a message id (db_operation_executed ai_message_id):\n{world.transcript.dump()}")
 
 
 @when("I ask for that answer to be read aloud")
 async def step_read_aloud(context):
-    """A speech-only request names the stored answer by its message id (§5)."""
+    """Send a speech-only request naming the stored answer by its message id (§5)."""
     await context.world.ask(context.settings.tts_prompt, speech=True, request_type="tts",
-                            message_id=context.world.notes["answer"])
+                            message_id=context.world.answer_id)
 
 
 @then("it is spoken and no new answer is written")
 async def step_spoken_not_written(context):
     """Audio, text_not_requested and tts_completed arrived, and no text chunk."""
-    world, n = context.world, context.world.last_request()
-    await world.wait_finished(n)
+    world = context.world
+    n = await world.finished_reply()
     tr = world.transcript
     assert tr.of_kind("audio_chunk", request=n), f"no audio for a speech-only request:\n{tr.dump()}"
     assert not tr.of_kind("text_chunk", request=n), f"text was written for a speech-only request:\n{tr.dump()}"

@@ -1,53 +1,55 @@
-"""Tenant isolation: a connection acts for its token's customer only."""
+"""Tenant isolation: a connection acts for its token's customer only. Alice is the suite's customer, Bob the other."""
 from behave import given, then, when
 
+from support import phrases  # noqa: F401 - registers the parameter types
 from support import rules
 
-A, B = "customer A", "customer B"
+ALICE, BOB = phrases.PEOPLE
 
 
-@given("customer A has a chat with one answer in it")
-async def step_a_has_chat(context):
-    """Customer A connects, asks, and keeps the chat id of the stored answer."""
+def _customer_id(settings, person: str) -> int:
+    return settings.customer_id if person == ALICE else settings.other_customer_id
+
+
+@given("Alice has a chat with one answer in it")
+async def step_alice_has_chat(context):
+    """Alice connects, asks, and the chat id of her stored answer is kept."""
     world = context.world
-    session = await world.connect(A, customer_id=context.settings.customer_id)
+    session = await world.connect(ALICE, customer_id=_customer_id(context.settings, ALICE))
     n = await world.ask(context.settings.chat_prompt, session=session)
     await world.wait_finished(n, session=session)
-    world.notes["chat A"] = rules.chat_id_of(session.transcript, n)
-    assert world.notes["chat A"], f"customer A's answer was not stored in a chat:\n{session.transcript.dump()}"
+    world.chat_id = rules.chat_id_of(session.transcript, n)
+    assert world.chat_id, f"Alice's answer was not stored in a chat:\n{session.transcript.dump()}"
 
 
-@when("customer B sends a question into customer A's chat, claiming to be {claimed}")
-async def step_b_writes_into_a(context, claimed):
-    """Customer B sends a question with customer A's chat id, claiming to be A or B."""
+@when("Bob sends a question into Alice's chat, claiming to be {claimed:Person}")
+async def step_bob_writes_into_alices_chat(context, claimed):
+    """Bob, signed in as himself, sends a question with Alice's chat id and claims to be Alice or Bob."""
     world, s = context.world, context.settings
-    session = await world.connect(B, customer_id=s.other_customer_id)
-    claim = s.customer_id if claimed == A else s.other_customer_id
-    n = await world.ask(s.chat_prompt, session=session, chat_id=world.notes["chat A"], customer_id=claim)
-    await session.wait_for(lambda tr: tr.request_finished(n) or tr.closed(), f"an answer to customer B's request {n}")
+    session = await world.connect(BOB, customer_id=_customer_id(s, BOB))
+    n = await world.ask(s.chat_prompt, session=session, chat_id=world.chat_id, customer_id=_customer_id(s, claimed))
+    await world.wait_answer_or_close(n, session)
 
 
 @when("I ask a question claiming to be another customer")
 async def step_claim_other(context):
     """Ask a question whose customer_id is another customer's."""
     world = context.world
-    n = await world.ask(context.settings.chat_prompt, customer_id=context.settings.other_customer_id)
-    await world.me.wait_for(lambda tr: tr.request_finished(n) or tr.closed(), f"an answer to request {n}")
+    await world.wait_answer_or_close(await world.ask(context.settings.chat_prompt,
+                                                     customer_id=context.settings.other_customer_id))
 
 
-@then("customer B is refused and gets nothing of customer A's chat")
-async def step_b_refused(context):
-    """Customer B's request was refused (error or close) with no work and nothing stored in A's chat."""
-    transcript = context.world.session(B).transcript
-    refused, what = rules.request_refused(transcript, transcript.last_request())
-    leaked = [e for e in transcript.of_kind("db_operation_executed") if context.world.notes["chat A"] in str(e.raw)]
-    assert refused and not leaked, f"customer B was not refused ({what}):\n{transcript.dump()}"
-    context.world.accept_errors(after=transcript.requests()[-1].seq, session=context.world.session(B))
+@then("Bob is refused and gets nothing of Alice's chat")
+async def step_bob_refused(context):
+    """Bob's request was refused (error or close), no work was done and nothing was stored in Alice's chat."""
+    world = context.world
+    transcript = world.session(BOB).transcript
+    leaked = [e for e in transcript.of_kind("db_operation_executed") if world.chat_id in str(e.raw)]
+    assert not leaked, f"Bob's question was stored in Alice's chat:\n{transcript.dump()}"
+    world.assert_refused(session=world.session(BOB), who="Bob")
 
 
 @then("I am refused and nothing is done for that question")
 async def step_i_am_refused(context):
     """The request was refused (error or close) and no work was done for it."""
-    refused, what = rules.request_refused(context.world.transcript, context.world.last_request())
-    assert refused, f"the question was not refused ({what}):\n{context.world.transcript.dump()}"
-    context.world.accept_errors(after=context.world.transcript.requests()[-1].seq)
+    context.world.assert_refused()

@@ -20,8 +20,8 @@ async def step_ask_agent(context):
 @then("the assistant calls the tool")
 async def step_calls_tool(context):
     """The backend called the configured tool (tool_name, or any tool)."""
-    world, n, s = context.world, context.world.last_request(), context.settings
-    await world.wait_finished(n)
+    world, s = context.world, context.settings
+    n = await world.finished_reply()
     called = sorted({str(e.fields.get("tool_name")) for e in world.transcript.of_kind("tool_start", request=n)})
     assert _calls(context, n), (
         f"the backend did not call {'a tool' if s.tool_name == 'any' else s.tool_name} (tools called: "
@@ -32,7 +32,7 @@ async def step_calls_tool(context):
 @then("the tool results match their calls")
 async def step_results_match_calls(context):
     """Each result follows its own call, at most once; with require_tool_results, every call gets one (§6)."""
-    await context.world.wait_finished(context.world.last_request())
+    await context.world.finished_reply()
     assert_that(context.world.transcript, keeps_rule("tool_result_after_call"))
     if context.settings.require_tool_results:
         assert_that(context.world.transcript, keeps_rule("tool_calls_have_results"))

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 
 from support.config import Settings
 from support.protocol import CHAT_MODE
-from support.rules import work_done
+from support.rules import request_refused, work_done
 from support.session import Session, WaitTimeout
 from support.tokens import mint
-from support.transcript import SPEECH_FLAGS, TEXT_FLAGS, Transcript
+from support.transcript import SPEECH_FLAGS, TEXT_FLAGS, Entry, Transcript
 from support.vocabulary import Dialect
 
 ME = "my connection"
@@ -23,7 +23,13 @@ class World:
     settings: Settings
     dialect: Dialect
     sessions: dict[str, Session] = field(default_factory=dict)
-    notes: dict = field(default_factory=dict)   # what a scenario remembers between steps (e.g. a chat id)
+    # What a scenario remembers between steps.
+    provoked: Entry | None = None        # the frame a bad-input step sent; its answer is awaited after it
+    ping_sent: Entry | None = None       # the keepalive sent while an answer streams
+    stopped: list[int] = field(default_factory=list)   # requests the scenario cancelled
+    chat_id: str | None = None           # the chat the first answer was stored in
+    chat_id_again: str | None = None     # the chat a later answer was stored in
+    answer_id: int | None = None         # the stored answer's message id (speech-only requests read it)
 
     # -- connections ---------------------------------------------------------------------------
     async def connect(self, name: str = ME, *, token_kind: str = "valid", customer_id: int | None = None,
@@ -70,6 +76,37 @@ class World:
         await session.wait_for(lambda tr: tr.request_finished(request),
                                f"request {request} to finish (a text flag: {' or '.join(TEXT_FLAGS)}; "
                                f"and a speech flag: {' or '.join(SPEECH_FLAGS)})", timeout)
+
+    async def finished_reply(self, session: Session | None = None) -> int:
+        """Wait until the last request of the connection has finished; return its number."""
+        session = session or self.me
+        n = session.transcript.last_request()
+        await self.wait_finished(n, session)
+        return n
+
+    async def assert_answered_in_full(self, request: int | None = None, session: Session | None = None) -> None:
+        """The one "answered in full" check: both completion flags, text_completed, and a non-empty reply."""
+        session = session or self.me
+        tr = session.transcript
+        n = request or tr.last_request()
+        await self.wait_finished(n, session)
+        assert tr.first("text_completed", request=n), (
+            f"request {n} finished without {self.wire_name('text_completed')}:\n{tr.dump()}")
+        assert tr.reply_text(n).strip(), f"request {n} got an empty reply:\n{tr.dump()}"
+
+    async def wait_answer_or_close(self, request: int, session: Session | None = None):
+        """A request that may be refused: wait until it finished (or was refused), or the connection closed."""
+        session = session or self.me
+        return await session.wait_for(lambda tr: tr.request_finished(request) or tr.closed(),
+                                      f"an answer to request {request} of {session.name}, or a close")
+
+    def assert_refused(self, session: Session | None = None, who: str = "the question") -> None:
+        """The last request was refused with no work done (§2); its refusal error is one the step asked for."""
+        session = session or self.me
+        tr = session.transcript
+        refused, what = request_refused(tr, tr.last_request())
+        assert refused, f"{who} was not refused ({what}):\n{tr.dump()}"
+        self.accept_errors(after=tr.requests()[-1].seq, session=session)
 
     async def wait_event(self, kind: str, *, request: int | None = None, after: int = 0,
                          session: Session | None = None, timeout: float | None = None):
@@ -136,6 +173,12 @@ class World:
         return request
 
     # -- being turned away --------------------------------------------------------------------------
+    async def try_to_connect(self, token_kind: str, mode: str | None = None) -> Session:
+        """Connect with a token that may be refused, then try to chat (a refusal is recorded, not raised)."""
+        session = await self.connect(token_kind=token_kind, mode=mode, strict=False, learn_session_id=False)
+        await self.try_to_chat(session)
+        return session
+
     async def try_to_chat(self, session: Session) -> None:
         """On a connection that may be refused: ping and ask, then wait for a close or for any work."""
         if session.is_closed:

@@ -1,12 +1,13 @@
 """Run behave as a user would (a subprocess in the project root) and read its outcome."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,6 +35,7 @@ class Run:
     failing: list[str]      # names of the failing scenarios
     stdout: str = ""        # stdout alone (output is stdout then stderr): what formatters wrote
     reports: str = ""       # the run's reports_dir (transcript JSON files)
+    failing_tagged: list = field(default_factory=list)   # (name, tags) of failed scenarios, when asked for
 
     @classmethod
     def parse(cls, returncode: int, output: str) -> "Run":
@@ -49,7 +51,8 @@ class Run:
         return " | ".join(line for line in self.output.splitlines() if re.match(r"^\d+ (feature|scenario)", line))
 
 
-def run_suite(*defines: str, tags: str | None = None, timeout: float = 300.0, args: tuple[str, ...] = ()) -> Run:
+def run_suite(*defines: str, tags: str | None = None, timeout: float = 300.0, args: tuple[str, ...] = (),
+              scenario_tags: bool = False) -> Run:
     """behave against a fresh bundled reference backend, with -D defines, optional --tags and extra
     behave arguments (e.g. formatters: ``args=("-f", "json", "-o", path)``)."""
     command = ["-D", "backend=reference"]
@@ -57,4 +60,23 @@ def run_suite(*defines: str, tags: str | None = None, timeout: float = 300.0, ar
         command += ["-D", define]
     if tags:
         command += ["--tags", tags]
-    return run_behave(*command, *args, timeout=timeout)
+    if not scenario_tags:
+        return run_behave(*command, *args, timeout=timeout)
+    with tempfile.TemporaryDirectory(prefix="suite-json-") as folder:
+        report = Path(folder) / "behave.json"
+        run = run_behave(*command, "-f", "json", "-o", str(report), "-f", "pretty", *args, timeout=timeout)
+        run.failing_tagged = failing_tagged(report)
+    return run
+
+
+def failing_tagged(behave_json: Path) -> list[tuple[str, set[str]]]:
+    """(name, tags) of each failed scenario in behave's JSON output; tags as written, with their @."""
+    if not behave_json.is_file() or not behave_json.read_text().strip():
+        return []
+    out = []
+    for feature in json.loads(behave_json.read_text()):
+        for element in feature.get("elements", []):
+            if element.get("type") == "scenario" and element.get("status") in ("failed", "error", "hook_error"):
+                tags = {f"@{t}" for t in feature.get("tags", []) + element.get("tags", [])}
+                out.append((element["name"], tags))
+    return out

@@ -37,7 +37,8 @@ def test_the_clean_backend_passes_the_whole_suite():
 def test_the_fault_is_caught_with_its_message(row):
     run = outcome(row.fault)
     assert run.returncode != 0, f"{row.fault} was not caught:\n{run.output[-3000:]}"
-    assert any(row.scenario in name for name in run.failing), f"failing scenarios: {run.failing}"
+    assert any(row.scenario in tags and row.example in name for name, tags in run.failing_tagged), \
+        f"expected {row.scenario} {row.example} to fail; failing: {run.failing_tagged}"
     assert row.message in run.output, f"expected {row.message!r} in the output:\n{run.output[-3000:]}"
 
 

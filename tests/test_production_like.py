@@ -9,28 +9,31 @@ from tests.behave_runner import run_suite
 PRODUCTION_DEFECTS = "cross_tenant,blank_prompt_served,customer_id_unchecked,modes_without_token"
 PRODUCTION_SETTINGS = ("tools_prompt=search the web for the weather in Paris", "tool_name=web_search",
                        "require_tool_results=false")
-DEFECT_SCENARIOS = {
-    "Customer B cannot write into customer A's chat, even claiming to be customer B -- @1.1": "customer B was not refused",
-    "Customer B cannot write into customer A's chat, even claiming to be customer A -- @1.2": "customer B was not refused",
-    "A question that claims to come from another customer is refused": "the question was not refused",
-    "A question with a blank prompt": "waiting for error answering",
-    "A question whose customer number is a word is refused, and the chat carries on -- @1.1": "waiting for error answering",
-    "A question whose customer number is a negative number is refused, and the chat carries on -- @1.2":
-        "waiting for error answering",
-    "The proactive mode also turns away no token -- @1.1": "expected a refusal",
-    "The proactive mode also turns away an expired token -- @1.2": "expected a refusal",
-    "The realtime mode also turns away no token -- @1.3": "expected a refusal",
-    "The realtime mode also turns away an expired token -- @1.4": "expected a refusal",
+# (scenario tag, example) of each scenario a real defect fails, and the words that name the defect.
+DEFECTS = {
+    ("@cross_chat", "claiming to be Bob"): "Bob's question was stored in Alice's chat",
+    ("@cross_chat", "claiming to be Alice"): "Bob's question was stored in Alice's chat",
+    ("@claim_other", ""): "the question was not refused",
+    ("@blank_text", ""): "waiting for error answering",
+    ("@impossible_customer", "a word"): "waiting for error answering",
+    ("@impossible_customer", "a negative number"): "waiting for error answering",
+    ("@bad_token_in_mode", "The proactive mode also turns away no token"): "expected a refusal",
+    ("@bad_token_in_mode", "The proactive mode also turns away an expired token"): "expected a refusal",
+    ("@bad_token_in_mode", "The realtime mode also turns away no token"): "expected a refusal",
+    ("@bad_token_in_mode", "The realtime mode also turns away an expired token"): "expected a refusal",
 }
 
 
 def test_a_production_like_backend_fails_only_its_real_defects():
     run = run_suite(f"reference_faults={PRODUCTION_DEFECTS}", *PRODUCTION_SETTINGS, "timeout=3", "error_timeout=2",
-                    "quiet_window=0.3", "reference_chunk_delay=0.005")
-    failing = {name.strip() for name in run.failing}
-    assert failing == set(DEFECT_SCENARIOS), (sorted(failing ^ set(DEFECT_SCENARIOS)), run.output[-4000:])
-    for message in set(DEFECT_SCENARIOS.values()):
+                    "quiet_window=0.3", "reference_chunk_delay=0.005", scenario_tags=True)
+    unexplained = [(name, sorted(tags)) for name, tags in run.failing_tagged
+                   if not any(tag in tags and example in name for tag, example in DEFECTS)]
+    assert unexplained == [], (unexplained, run.output[-4000:])
+    for (tag, example), message in DEFECTS.items():
+        assert any(tag in tags and example in name for name, tags in run.failing_tagged), (tag, example)
         assert message in run.output, message
+    assert len(run.failing_tagged) == len(DEFECTS)
     assert "tool_name=web_search is not an image tool" in run.output   # the picture check is skipped, with a reason
 
 
