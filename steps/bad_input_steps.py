@@ -4,9 +4,7 @@ import json
 from behave import then, when
 
 from support import phrases
-from support.protocol import build_chat_request
-
-POLITE_CLOSE_CODES = (1003, 1008, 1009)   # unsupported data, policy, too big (§9)
+from support.protocol import POLITE_CLOSE_CODES, build_chat_request
 
 
 async def _send_request_frame(context, change):

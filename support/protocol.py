@@ -10,6 +10,26 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 CHAT_MODE = "chat"   # the default mode: the chat grammar and schemas apply (§2: other modes are checked for admission)
+CHAT_REQUEST = "chat_request"   # the kind of a frame the suite sent that the backend treats as a request
+
+# Event families, by the vocabulary's kinds (§4, §5).
+SPEECH_FLAGS = ("tts_completed", "tts_not_requested")
+TEXT_FLAGS = ("text_completed", "text_not_requested")
+# Events that may trail a request's completion (a duplicated flag, a late upload, the record of a
+# speech-only request stored after both flags, §5).
+TRAILING_KINDS = frozenset({*SPEECH_FLAGS, *TEXT_FLAGS, "tts_file_uploaded", "tts_generation_completed",
+                            "db_operation_executed"})
+CONTENT_KINDS = frozenset({
+    "thinking_chunk", "text_chunk", "audio_chunk", "tts_started", "tool_start", "tool_result",
+    "text_generation_completed", "db_operation_executed", "tts_generation_completed",
+})
+NOT_OF_A_REQUEST = frozenset({"pong", "ready", "closing", "malformed", "unknown"})
+
+# How a backend may turn a connection away (§2): HTTP status at the upgrade, or a close code after it.
+REFUSAL_STATUSES = (401, 403)
+REFUSAL_CLOSE_CODES = (4401, 4403, 1008)
+# How it may refuse a frame it cannot take and close (§9): unsupported data, policy, too big.
+POLITE_CLOSE_CODES = (1003, 1008, 1009)
 
 
 def build_chat_request(settings, prompt: str, *, speech: bool = False, agent: bool = False,
@@ -72,3 +92,51 @@ def mode_query(mode: str | None, settings) -> dict:
         filled = filled.replace("{uuid}", str(uuid.uuid4()))
         query.update(parse_qsl(filled, keep_blank_values=True))
     return query
+
+
+class RequestTracker:
+    """Which chat request each event belongs to: the oldest one sent and not yet finished (§3, §4).
+
+    The backend streams one request at a time, so a later request's events wait until the earlier
+    one has both completion flags (or was refused before working). Fed every entry in order.
+    """
+
+    def __init__(self):
+        self.count = 0
+        self._open: list[int] = []                 # sent and not finished, oldest first
+        self._state: dict[int, dict] = {}
+        self._finished: list[int] = []
+
+    def finished(self, number: int) -> bool:
+        return number in self._state and number not in self._open
+
+    def attribute(self, sent_request: bool, received: bool, kind: str, fields: dict) -> int | None:
+        if sent_request and kind == CHAT_REQUEST:
+            self.count += 1
+            self._open.append(self.count)
+            self._state[self.count] = {"working": False, "text": False, "speech": False}
+            return self.count
+        if not received or kind in NOT_OF_A_REQUEST:
+            return None
+        waiting = not self._open or not self._state[self._open[0]]["working"]
+        if kind in TRAILING_KINDS and waiting and self._finished:
+            # A flag or upload while no request is working belongs to the one that just finished
+            # (a duplicate flag, or tts_file_uploaded after both flags), not to the next one.
+            return self._finished[-1]
+        if not self._open:
+            return None
+        current = self._open[0]
+        state = self._state[current]
+        if kind == "working":
+            state["working"] = True
+        elif kind in TEXT_FLAGS:
+            state["text"] = True
+        elif kind in SPEECH_FLAGS:
+            state["speech"] = True
+        elif kind == "error" and not state["working"] and fields.get("stage") != "database":
+            # Refused before any work: the request is over. (A database error is the one the
+            # protocol says the reply survives, so it does not end the request.)
+            state["text"] = state["speech"] = True
+        if state["text"] and state["speech"]:
+            self._finished.append(self._open.pop(0))
+        return current

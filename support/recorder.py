@@ -10,7 +10,8 @@ from typing import Any
 
 from support import protocol
 from support.schemas import MessageSchemas, SchemaProblem
-from support.transcript import CHAT_REQUEST, CLOSED, RAW, RECEIVED, SENT, Entry, Transcript
+from support.protocol import CHAT_REQUEST
+from support.transcript import CLOSED, RAW, RECEIVED, SENT, Entry, Transcript
 from support.vocabulary import Dialect
 
 

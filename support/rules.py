@@ -11,12 +11,9 @@ import binascii
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
-from support.protocol import CHAT_MODE
-from support.transcript import CONTENT_KINDS, SPEECH_FLAGS, TEXT_FLAGS, Entry, Transcript, clip
+from support.protocol import CHAT_MODE, CONTENT_KINDS, REFUSAL_CLOSE_CODES, REFUSAL_STATUSES, SPEECH_FLAGS, TEXT_FLAGS
+from support.transcript import Entry, Transcript, clip
 
-# How a backend may turn a connection away (§2): HTTP status at the upgrade, or a close code after it.
-REFUSAL_STATUSES = (401, 403)
-REFUSAL_CLOSE_CODES = (4401, 4403, 1008)
 WORK_KINDS = frozenset({"pong", "working"}) | CONTENT_KINDS   # what "no work done" forbids
 
 VIOLATION = "violation"

@@ -24,7 +24,6 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from support import protocol
 from support.config import Settings
 from support.recorder import Flooded, Recorder
-from support.rules import REFUSAL_CLOSE_CODES, REFUSAL_STATUSES
 from support.tokens import describe as describe_token
 from support.transcript import RECEIVED, Transcript, clip
 from support.vocabulary import Dialect
@@ -198,7 +197,7 @@ class Session:
             status = exc.response.status_code
             self._record_close("handshake rejected", f"HTTP {status}", status=status)
             if strict:
-                hint = AUTH_HINT if status in REFUSAL_STATUSES else ""
+                hint = AUTH_HINT if status in protocol.REFUSAL_STATUSES else ""
                 raise HandshakeRejected(f"handshake rejected: the backend answered the upgrade of {where} with "
                                         f"HTTP {status}{hint}", status) from None
             return self
@@ -288,7 +287,7 @@ class Session:
             if closed is not None:
                 if allow_closed:
                     return None
-                hint = AUTH_HINT if closed.fields.get("code") in REFUSAL_CLOSE_CODES else ""
+                hint = AUTH_HINT if closed.fields.get("code") in protocol.REFUSAL_CLOSE_CODES else ""
                 raise ClosedByBackend(
                     f"{closed.fields['how']} while waiting for {what} on {self.name}: {closed.fields['detail']} "
                     f"(at t={closed.t:.3f} s){hint}\nReceived so far:\n{self.transcript.dump()}",

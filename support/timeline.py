@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from support.config import redact
-from support.transcript import CLOSED, RECEIVED, SENT, SPEECH_FLAGS, TEXT_FLAGS, Transcript
+from support.protocol import SPEECH_FLAGS, TEXT_FLAGS
+from support.transcript import CLOSED, RECEIVED, SENT, Transcript
 
 CATEGORIES = {
     "control": ("ready", "pong", "working", "closing", "cancelled", "custom_event"),

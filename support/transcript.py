@@ -10,28 +10,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from support.protocol import CHAT_MODE
+from support.protocol import CHAT_MODE, CHAT_REQUEST, RequestTracker
 
 # Directions
 RECEIVED = "received"   # a frame from the backend
 SENT = "sent"           # a frame the suite sent
 CLOSED = "closed"       # the connection ended (close code/reason, or the handshake failure)
 
-# Kinds of SENT entries that are not dialect events.
-CHAT_REQUEST = "chat_request"
+# Kinds of SENT entries that are not dialect events (CHAT_REQUEST, from support.protocol, is the other).
 RAW = "raw"             # a frame sent as-is (bad input scenarios)
-
-SPEECH_FLAGS = ("tts_completed", "tts_not_requested")
-TEXT_FLAGS = ("text_completed", "text_not_requested")
-# Events that may trail a request's completion (a duplicated flag, a late upload, the record of a
-# speech-only request stored after both flags, §5).
-TRAILING_KINDS = frozenset({*SPEECH_FLAGS, *TEXT_FLAGS, "tts_file_uploaded", "tts_generation_completed",
-                            "db_operation_executed"})
-CONTENT_KINDS = frozenset({
-    "thinking_chunk", "text_chunk", "audio_chunk", "tts_started", "tool_start", "tool_result",
-    "text_generation_completed", "db_operation_executed", "tts_generation_completed",
-})
-
 
 @dataclass
 class Entry:
@@ -92,10 +79,7 @@ class Transcript:
         self.t0 = time.monotonic()
         self._entries: list[Entry] = []
         self._lock = threading.Lock()
-        self._open_requests: list[int] = []   # requests sent and not yet finished, oldest first
-        self._request_count = 0
-        self._request_state: dict[int, dict] = {}
-        self._finished: list[int] = []
+        self._requests = RequestTracker()
 
     # -- writing (the session only) ------------------------------------------
     def now(self) -> float:
@@ -105,47 +89,10 @@ class Transcript:
         with self._lock:
             entry = Entry(seq=len(self._entries) + 1, t=self.now() if t is None else t,
                           direction=direction, kind=kind, **kw)
-            self._assign_request(entry)
+            entry.request = self._requests.attribute(entry.direction == SENT, entry.direction == RECEIVED,
+                                                     entry.kind, entry.fields)
             self._entries.append(entry)
             return entry
-
-    def _assign_request(self, e: Entry) -> None:
-        """Attribute an entry to a chat request: the oldest one sent and not yet finished.
-
-        The backend streams one request at a time, so a later request's events wait until the
-        earlier one has both completion flags (or was refused before `working`).
-        """
-        if e.direction == SENT and e.kind == CHAT_REQUEST:
-            self._request_count += 1
-            e.request = self._request_count
-            self._open_requests.append(e.request)
-            self._request_state[e.request] = {"working": False, "text": False, "speech": False}
-            return
-        if e.direction != RECEIVED or e.kind in ("pong", "ready", "closing", "malformed", "unknown"):
-            return
-        waiting = not self._open_requests or not self._request_state[self._open_requests[0]]["working"]
-        if e.kind in TRAILING_KINDS and waiting and self._finished:
-            # A flag or upload while no request is working belongs to the one that just finished
-            # (a duplicate flag, or tts_file_uploaded after both flags), not to the next one.
-            e.request = self._finished[-1]
-            return
-        if not self._open_requests:
-            return
-        current = self._open_requests[0]
-        e.request = current
-        state = self._request_state[current]
-        if e.kind == "working":
-            state["working"] = True
-        elif e.kind in TEXT_FLAGS:
-            state["text"] = True
-        elif e.kind in SPEECH_FLAGS:
-            state["speech"] = True
-        elif e.kind == "error" and not state["working"] and e.fields.get("stage") != "database":
-            # Refused before any work: the request is over. (A database error is the one the
-            # protocol says the reply survives, so it does not end the request.)
-            state["text"] = state["speech"] = True
-        if state["text"] and state["speech"]:
-            self._finished.append(self._open_requests.pop(0))
 
     def expect(self, entry: Entry) -> Entry:
         """A step asked for this event (an error it provoked): the whole-conversation check accepts it."""
@@ -186,10 +133,10 @@ class Transcript:
         return [e for e in self.entries if e.request == number and e.direction == RECEIVED]
 
     def request_finished(self, number: int) -> bool:
-        return number in self._request_state and number not in self._open_requests
+        return self._requests.finished(number)
 
     def last_request(self) -> int:
-        return self._request_count
+        return self._requests.count
 
     def reply_text(self, request: int) -> str:
         return "".join(str(e.fields.get("text", "")) for e in self.of_kind("text_chunk", request=request))

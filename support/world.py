@@ -8,11 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from support.config import Settings
-from support.protocol import CHAT_MODE
+from support.protocol import CHAT_MODE, SPEECH_FLAGS, TEXT_FLAGS
 from support.rules import request_refused, work_done
 from support.session import Session, WaitTimeout
 from support.tokens import mint
-from support.transcript import SPEECH_FLAGS, TEXT_FLAGS, Entry, Transcript
+from support.transcript import Entry, Transcript
 from support.vocabulary import Dialect
 
 ME = "my connection"

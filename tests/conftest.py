@@ -1,7 +1,7 @@
 """Shared test helpers: make the repo importable and build transcripts without a socket.
 
-A TranscriptBuilder records entries exactly as support/session.py does (``_record_received`` for
-frames from the backend, ``_send`` for frames the suite sends, ``_record_close`` for the end), but
+A TranscriptBuilder feeds the same Recorder a live session uses (``received`` for
+frames from the backend, ``sent`` for frames the suite sends, ``closed`` for the end), but
 from frames made with ``Dialect.encode``. Each entry gets a deterministic time (0.1 s apart), so
 messages that quote times can be asserted.
 """
@@ -21,8 +21,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from support.reference_backend import media  # noqa: E402
-from support.schemas import MessageSchemas  # noqa: E402
-from support.transcript import CHAT_REQUEST, CLOSED, RAW, RECEIVED, SENT, Entry, Transcript  # noqa: E402
+from support.recorder import Recorder  # noqa: E402
+from support.transcript import Entry, Transcript  # noqa: E402
 from support.vocabulary import Dialect  # noqa: E402
 
 WS_SESSION = "ws-session-1"
@@ -41,6 +41,7 @@ class TranscriptBuilder:
         self.dialect = dialect
         self.session_id = session_id
         self.tr = Transcript(name)
+        self.recorder = Recorder(self.tr, dialect)   # the session's own recorder, fed by hand
         self._clock = 0.0
 
     def _tick(self) -> float:
@@ -55,21 +56,12 @@ class TranscriptBuilder:
         return self.recv_frame(self.dialect.encode(kind, **fields))
 
     def recv_frame(self, frame: Any) -> Entry:
-        """A parsed wire frame, recorded as session._record_received records it."""
-        kind, fields = self.dialect.decode(frame)
-        return self.tr.append(RECEIVED, kind, t=self._tick(), raw=json.dumps(frame), data=frame, fields=fields,
-                              label=self.dialect.label(frame),
-                              schema_problems=MessageSchemas.for_dialect(self.dialect).problems(kind, frame),
-                              parse_error=None if kind != "malformed" else "JSON without a type field")
+        """A parsed wire frame, recorded as a live session records it."""
+        return self.recorder.received(json.dumps(frame), self._tick())
 
     def recv_raw(self, text: str) -> Entry:
         """A text frame as it came off the wire (may be non-JSON)."""
-        try:
-            frame = json.loads(text)
-        except ValueError as exc:
-            return self.tr.append(RECEIVED, "malformed", t=self._tick(), raw=text, parse_error=f"not JSON: {exc}",
-                                  label="(not JSON)")
-        return self.recv_frame(frame)
+        return self.recorder.received(text, self._tick())
 
     def ready(self, **fields: Any) -> Entry:
         return self.recv("ready", **fields)
@@ -77,24 +69,22 @@ class TranscriptBuilder:
     # -- frames the suite sends -------------------------------------------------------------
     def sent_request(self, prompt: str = "Say hello in 3 words", *, speech: bool = False, agent: bool = False,
                      chat_id: str | None = None) -> Entry:
-        fields = {"prompt": prompt, "speech": speech, "agent": agent, "chat_id": chat_id}
-        frame = {"request_type": "text", "user_input": {"prompt": [{"type": "text", "text": prompt}]},
-                 "user_settings": {"tts": {"tts_auto_execute": speech}}}
-        return self.tr.append(SENT, CHAT_REQUEST, t=self._tick(), raw=json.dumps(frame), data=frame, fields=fields,
-                              label=CHAT_REQUEST)
+        frame = {"request_type": "text", "user_input": {"prompt": [{"type": "text", "text": prompt}],
+                                                        "session_id": chat_id or ""},
+                 "user_settings": {"tts": {"tts_auto_execute": speech},
+                                   **({"general": {"ai_agent_enabled": True}} if agent else {})}}
+        return self.recorder.sent(json.dumps(frame), frame, t=self._tick())
 
     def sent(self, kind: str) -> Entry:
         """A control frame (ping/cancel/close_session) of the dialect."""
         frame = self.dialect.client_frame(kind)
-        return self.tr.append(SENT, kind, t=self._tick(), raw=json.dumps(frame), data=frame, fields={}, label=kind)
+        return self.recorder.sent(json.dumps(frame), frame, t=self._tick())
 
     def sent_raw(self, payload: str) -> Entry:
-        return self.tr.append(SENT, RAW, t=self._tick(), raw=payload, data=None, fields={}, label=RAW)
+        return self.recorder.sent(payload, t=self._tick())
 
     def closed(self, code: int | None = 1000, reason: str = "", how: str = "closed by backend") -> Entry:
-        return self.tr.append(CLOSED, how, t=self._tick(),
-                              fields={"how": how, "detail": f"code {code} {reason}".strip(), "code": code,
-                                      "reason": reason, "status": None})
+        return self.recorder.closed(how, f"code {code} {reason}".strip(), code=code, reason=reason, t=self._tick())
 
 
 @pytest.fixture
