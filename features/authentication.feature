@@ -6,55 +6,51 @@ Feature: Only signed-in customers are served
   The other modes of the connection (proactive, realtime) speak their own language once
   connected; for them what is checked is who gets in.
 
-  Rule: Without a valid token nobody gets in
+  @bad_token
+  Scenario Outline: A connection with <token> is turned away
+    When I connect with <token> and try to chat
+    Then the connection is refused
+    And no work was done for it
 
-    @bad_token
-    Scenario Outline: A connection with <token> is turned away
-      When I connect with <token> and try to chat
-      Then the connection is refused
-      And no work was done for it
+    Examples:
+      | token                                |
+      | no token                             |
+      | a garbled token                      |
+      | an expired token                     |
+      | a token signed with the wrong secret |
+      | an unsigned token                    |
+      | a token that names no customer       |
 
-      Examples:
-        | token                                |
-        | no token                             |
-        | a garbled token                      |
-        | an expired token                     |
-        | a token signed with the wrong secret |
-        | an unsigned token                    |
-        | a token that names no customer       |
+  @bad_token_in_mode
+  Scenario Outline: The <mode> mode also turns away <token>
+    When I connect in <mode> mode with <token> and try to chat
+    Then the connection is refused
+    And no work was done for it
 
-    @bad_token_in_mode
-    Scenario Outline: The <mode> mode also turns away <token>
-      When I connect in <mode> mode with <token> and try to chat
-      Then the connection is refused
-      And no work was done for it
+    Examples:
+      | mode      | token            |
+      | proactive | no token         |
+      | proactive | an expired token |
+      | realtime  | no token         |
+      | realtime  | an expired token |
 
-      Examples:
-        | mode      | token            |
-        | proactive | no token         |
-        | proactive | an expired token |
-        | realtime  | no token         |
-        | realtime  | an expired token |
+  @transport
+  Scenario Outline: A valid token sent <place> works
+    Given I am connected to the chat backend with my token <place>
+    When I ask a question
+    Then the answer is complete and not empty
 
-  Rule: A valid token lets the customer in, however it is sent
+    Examples:
+      | place                  |
+      | in the web address     |
+      | beside the web address |
 
-    @transport
-    Scenario Outline: A valid token sent <place> works
-      Given I am connected to the chat backend with my token <place>
-      When I ask a question
-      Then the answer is complete and not empty
+  @mode_admission
+  Scenario Outline: The <mode> mode lets in a valid token
+    When I connect in <mode> mode with my valid token
+    Then the connection is let in
 
-      Examples:
-        | place                  |
-        | in the web address     |
-        | beside the web address |
-
-    @mode_admission
-    Scenario Outline: The <mode> mode lets in a valid token
-      When I connect in <mode> mode with my valid token
-      Then the connection is let in
-
-      Examples:
-        | mode      |
-        | proactive |
-        | realtime  |
+    Examples:
+      | mode      |
+      | proactive |
+      | realtime  |

@@ -8,22 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from behave_runner import ROOT, run_suite
+from behave_runner import run_suite
 
 pytest.importorskip("allure_behave", reason="allure-behave is not installed (pip install -r requirements-extras.txt)")
 
-# A protocol break no step looks at fails as an after_scenario hook error today, which Allure
-# records as passed; the generated closing step "the whole conversation keeps the protocol" makes
-# it a failed step. Until that step exists, that case is expected to fail.
-CLOSING_STEP = any("keeps the protocol" in p.read_text()
-                   for p in [ROOT / "environment.py", *(ROOT / "steps").glob("*.py"), *(ROOT / "support").glob("*.py")])
-
-
 @pytest.mark.parametrize("fault, tags, scenario", [
-    ("chunk_index_gap", "@chat", "A question gets a complete answer that streams in"),   # a step fails
-    pytest.param("removed_event", "@errors", "A question without a prompt",                # only the whole check
-                  marks=pytest.mark.xfail(not CLOSING_STEP, strict=True,
-                                          reason="a hook error is 'passed' in Allure until the closing step lands")),
+    ("chunk_index_gap", "@chat", "A question gets a complete answer that streams in"),   # a written step fails
+    ("removed_event", "@errors", "A question with no text"),   # only the closing whole-conversation check fails
 ])
 def test_the_broken_scenario_is_failed_in_allure_with_its_attachments(tmp_path, fault, tags, scenario):
     results = tmp_path / "allure-results"
