@@ -26,13 +26,15 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, WebSocketException
 from websockets.frames import Opcode
 
-from support import protocol
+from support import protocol, secrets
 from support.config import Settings
 from support.recorder import Recorder
 from support.rules import REFUSAL_CLOSE_CODES, REFUSAL_STATUSES
 from support.tokens import describe as describe_token
 from support.transcript import RECEIVED, Transcript
 from support.vocabulary import Dialect
+
+secrets.install_log_masking()   # websockets logs the token at DEBUG: mask it before any connection
 
 # -- failures that read differently ---------------------------------------------------------
 
@@ -348,13 +350,13 @@ class Session:
                 hint = AUTH_HINT if closed.fields.get("code") in REFUSAL_CLOSE_CODES else ""
                 raise ClosedByBackend(
                     f"{closed.fields['how']} while waiting for {what} on {self.name}: {closed.fields['detail']} "
-                    f"(at t={closed.t:.3f} s){hint}\nReceived so far:\n{self.transcript.dump()}",
+                    f"(at t={closed.t:.3f} s){hint}\nReceived so far:\n{secrets.mask(self.transcript.dump())}",
                     closed.fields.get("code"), closed.fields.get("reason") or "")
             remaining = deadline - loop.time()
             if remaining <= 0:
                 raise WaitTimeout(f"timed out after {timeout:g} s waiting for {what} on {self.name} "
                                   f"({len(self.transcript.received())} frames received so far){self._names_hint()}:\n"
-                                  f"{self.transcript.dump()}")
+                                  f"{secrets.mask(self.transcript.dump())}")
             self._changed.clear()
             try:
                 await asyncio.wait_for(self._changed.wait(), remaining)
