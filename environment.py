@@ -55,7 +55,7 @@ def before_all(context):
     else:
         problem = probe(settings, settings.connect_timeout)
         if problem:
-            message = f"cannot reach the backend: {problem}. Is the backend running? docker-compose up -d backend"
+            message = f"cannot reach the backend: {problem}"   # the problem names its cause and what to do
             say(message)
             context.abort(reason=message)
             return

@@ -8,10 +8,15 @@ backend teams already use (BACKEND_WS_URL, JWT_SECRET, MY_AUTH_TOKEN, JWT_ALGORI
 from __future__ import annotations
 
 import difflib
+import math
 import os
+import warnings
 from dataclasses import dataclass, fields
 from typing import Mapping
 from urllib.parse import urlparse
+
+import jwt
+from jwt.algorithms import requires_cryptography
 
 from support.vocabulary import available_dialects
 
@@ -24,6 +29,9 @@ ALIASES = {  # key -> extra environment names, first found wins (after CHAT_SUIT
 ALLOWED_EXTRA = {"RUN_MANUAL_TESTS"}   # read from the environment by gating; harmless as a key, so not a typo
 TRUE = {"1", "true", "yes", "on"}
 FALSE = {"0", "false", "no", "off", ""}
+# Every wait the suite makes comes from one of these; each must end (finite) and within a day.
+DURATIONS = ("timeout", "error_timeout", "connect_timeout", "quiet_window", "scenario_budget")
+MAX_SECONDS = 86400.0
 
 
 class ConfigError(ValueError):
@@ -113,6 +121,8 @@ def _convert(key: str, raw: str, default, origin: str):
             return int(raw)
         if isinstance(default, float):
             value = float(raw)
+            if not math.isfinite(value):   # nan and inf parse as floats, but no wait or delay can use them
+                raise ValueError("must be a finite number" + (" of seconds" if key in DURATIONS else ""))
             if value < 0:
                 raise ValueError("must not be negative")
             return value
@@ -170,17 +180,52 @@ def _validate(s: Settings) -> None:
         raise ConfigError("tool_name is empty: name the tool tools_prompt triggers, or 'any'")
     if s.max_frames <= 0:
         raise ConfigError(f"max_frames={s.max_frames!r}: a positive number of frames")
-    for name in ("timeout", "error_timeout", "connect_timeout", "quiet_window", "scenario_budget", "max_transcript_mb"):
-        if getattr(s, name) <= 0:
-            raise ConfigError(f"{name}={getattr(s, name)!r}: must be a positive number of seconds")
+    if not 0 < s.max_transcript_mb < float("inf"):
+        raise ConfigError(f"max_transcript_mb={s.max_transcript_mb!r}: a positive number of megabytes")
+    for name in DURATIONS:
+        value = getattr(s, name)
+        if not 0 < value <= MAX_SECONDS:
+            raise ConfigError(f"{name}={value!r}: must be a positive number of seconds, at most {MAX_SECONDS:g} (24 h)")
     if s.backend not in ("live", "reference"):
         raise ConfigError(f"backend={s.backend!r}: use 'reference' (bundled backend) or 'live' (your backend)")
     if s.token_transport not in ("query", "header"):
         raise ConfigError(f"token_transport={s.token_transport!r}: use 'query' or 'header'")
-    url = urlparse(s.ws_url)
-    if url.scheme not in ("ws", "wss") or not url.hostname:
-        raise ConfigError(f"ws_url={s.ws_url!r} is not a ws:// or wss:// URL")
+    _validate_url(s.ws_url)
+    _validate_signing(s)
     if s.dialect not in available_dialects():
         raise ConfigError(f"dialect={s.dialect!r}: available dialects are {', '.join(available_dialects())}")
     if s.reference_auth_at not in ("first_frame", "handshake"):
         raise ConfigError(f"reference_auth_at={s.reference_auth_at!r}: use 'first_frame' or 'handshake'")
+
+
+def _validate_url(ws_url: str) -> None:
+    url = urlparse(ws_url)
+    if url.scheme not in ("ws", "wss") or not url.hostname:
+        raise ConfigError(f"ws_url={ws_url!r} is not a ws:// or wss:// URL")
+    try:
+        port = url.port
+    except ValueError as exc:   # "Port out of range", "could not be cast to integer"
+        raise ConfigError(f"ws_url={ws_url!r}: the port is not valid ({exc}); use 1 to 65535") from None
+    if port == 0:   # websockets would quietly dial the scheme's default port instead
+        raise ConfigError(f"ws_url={ws_url!r}: port 0 is not a port to connect to; use 1 to 65535")
+    if url.fragment or ws_url.endswith("#"):
+        raise ConfigError(f"ws_url={ws_url!r}: a WebSocket URL has no #fragment; remove it")
+
+
+def _validate_signing(s: Settings) -> None:
+    """Sign one token now, so a secret or algorithm the suite cannot use stops the run before any scenario."""
+    if not s.jwt_secret:
+        raise ConfigError("jwt_secret is empty: set JWT_SECRET (or MY_AUTH_TOKEN) to the backend's signing secret")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")   # a short secret is said once, as a notice (tokens.secret_notice)
+            jwt.encode({"probe": True}, s.jwt_secret, algorithm=s.jwt_algorithm)
+    except (NotImplementedError, jwt.PyJWTError, ValueError, TypeError) as exc:
+        if s.jwt_algorithm in requires_cryptography:
+            why = "an asymmetric algorithm: jwt_secret would have to be a PEM private key (and cryptography installed)"
+        elif s.jwt_algorithm == "none":
+            why = "the suite signs its tokens; unsigned ones are only its alg_none test"
+        else:
+            why = f"PyJWT says: {str(exc).replace(s.jwt_secret, redact(s.jwt_secret))}"
+        raise ConfigError(f"jwt_algorithm={s.jwt_algorithm!r} cannot sign with jwt_secret ({why}); a shared secret "
+                          f"signs with HS256, HS384 or HS512 — use the backend's algorithm") from None

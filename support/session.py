@@ -12,21 +12,28 @@ with run_coroutine_threadsafe); hooks use the blocking ``*_now`` variants.
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
+import re
+import socket
+import ssl
 import threading
 from typing import Any, Callable
 from urllib.parse import urlencode, urlparse, urlunparse, parse_qsl
 
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, WebSocketException
+from websockets.frames import Opcode
 
-from support import protocol
+from support import protocol, secrets
 from support.config import Settings
 from support.recorder import Flooded, Recorder
 from support.tokens import describe as describe_token
 from support.transcript import RECEIVED, Transcript, clip
 from support.vocabulary import Dialect
+
+secrets.install_log_masking()   # websockets logs the token at DEBUG: mask it before any connection
 
 # -- failures that read differently ---------------------------------------------------------
 
@@ -61,11 +68,62 @@ AUTH_HINT = (". The backend refused the suite's token: JWT_SECRET (or MY_AUTH_TO
              "signing secret, and jwt_algorithm its algorithm")
 
 
+# RFC 6455 §7.4.1: these only report a local state and must never be sent in a close frame.
+RESERVED_CLOSE = {1005: "no status", 1006: "abnormal closure", 1015: "TLS handshake failure"}
+
+
 def describe_close(code: int | None, reason: str) -> str:
     if code is None:
         return "the connection dropped without a close frame (1006)"
     label = CLOSE_LABELS.get(code, "")
     return f"close code {code}" + (f" ({label})" if label else "") + (f" reason {reason!r}" if reason else "")
+
+
+def connect_failure(exc: BaseException, url: str, connect_timeout: float) -> tuple[str, str]:
+    """(the cause in a few words, a one-line message) for a connect that raised; InvalidStatus is not one."""
+    host = urlparse(url).hostname
+    secure = url.startswith("wss:")
+    if _refused(exc):
+        return "connection refused", (f"connection refused: nothing accepts connections at {url} ({exc}). "
+                                      "Is the backend running? docker-compose up -d backend")
+    if isinstance(exc, socket.gaierror):
+        return "DNS failure", f"DNS failure: the host {host!r} of {url} does not resolve ({exc}); check BACKEND_WS_URL"
+    # A reset while connecting to a wss:// URL happens in the TLS handshake: TCP was up, the upgrade not begun.
+    if isinstance(exc, ssl.SSLError) or (secure and isinstance(exc, (ConnectionResetError, ConnectionAbortedError))):
+        hint = ("is the server speaking TLS? A plain server wants ws://" if not isinstance(exc, ssl.SSLCertVerificationError)
+                else "the server's certificate is not trusted here")
+        return "TLS failure", f"TLS failure: the TLS handshake with {url} failed ({type(exc).__name__}: {exc}); {hint}"
+    if isinstance(exc, TimeoutError):   # an OSError too: test it before the generic network errors
+        return "handshake timeout", (f"handshake timeout: no answer to the WebSocket upgrade at {url} within "
+                                     f"connect_timeout={connect_timeout:g} s; something accepted the connection and "
+                                     "never answered, or the connect itself hung. A slow backend may need "
+                                     "-D connect_timeout=30")
+    if isinstance(exc, (InvalidHandshake, WebSocketException)):
+        return "handshake failed", (f"handshake failed: {url} did not complete the WebSocket upgrade "
+                                    f"({type(exc).__name__}: {exc}); is it a WebSocket endpoint, and ws:// vs wss:// right?")
+    return "network error", f"network error: cannot connect to {url} ({type(exc).__name__}: {exc})"
+
+
+def _refused(exc: BaseException) -> bool:
+    # A host with several addresses (::1 and 127.0.0.1) gives one OSError "Multiple exceptions: [Errno 111] …".
+    codes = re.findall(r"\[Errno (\d+)\]", str(exc)) if type(exc) is OSError else []
+    return isinstance(exc, ConnectionRefusedError) or (bool(codes) and all(int(c) == errno.ECONNREFUSED for c in codes))
+
+
+class _ClientConnection(ClientConnection):
+    """Keeps the code of the last close frame as sent, before websockets parses it: a reserved code
+    (1005/1006/1015) fails the parse, and websockets then reports only its own 1002."""
+
+    def __init__(self, protocol, *args, **kwargs):
+        super().__init__(protocol, *args, **kwargs)
+        self.wire_close_code: int | None = None
+        recv_frame = protocol.recv_frame
+
+        def recording(frame):
+            if frame.opcode is Opcode.CLOSE and len(frame.data) >= 2:
+                self.wire_close_code = int.from_bytes(frame.data[:2], "big")
+            return recv_frame(frame)
+        protocol.recv_frame = recording
 
 
 # -- the background loop ---------------------------------------------------------------------
@@ -192,7 +250,7 @@ class Session:
         where = f"{self.settings.ws_url} ({self.name}, {describe_token(self.token)})"
         try:
             self._ws = await connect(url, additional_headers=headers, open_timeout=self.settings.connect_timeout,
-                                     max_size=32 * 2**20, close_timeout=2)
+                                     max_size=32 * 2**20, close_timeout=2, create_connection=_ClientConnection)
         except InvalidStatus as exc:
             status = exc.response.status_code
             self._record_close("handshake rejected", f"HTTP {status}", status=status)
@@ -201,17 +259,11 @@ class Session:
                 raise HandshakeRejected(f"handshake rejected: the backend answered the upgrade of {where} with "
                                         f"HTTP {status}{hint}", status) from None
             return self
-        except (ConnectionRefusedError, OSError) as exc:
-            self._record_close("connection refused", str(exc))
+        except (OSError, WebSocketException) as exc:   # TimeoutError, gaierror, SSLError are OSErrors
+            how, message = connect_failure(exc, self.settings.ws_url, self.settings.connect_timeout)
+            self._record_close(how, f"{type(exc).__name__}: {exc}")
             if strict:
-                raise BackendUnreachable(f"connection refused: nothing accepts connections at {self.settings.ws_url} "
-                                         f"({exc}). Is the backend running? docker-compose up -d backend") from None
-            return self
-        except (TimeoutError, InvalidHandshake) as exc:
-            self._record_close("handshake failed", f"{type(exc).__name__}: {exc}")
-            if strict:
-                raise BackendUnreachable(f"the WebSocket handshake with {where} did not complete within "
-                                         f"{self.settings.connect_timeout} s ({type(exc).__name__}: {exc})") from None
+                raise BackendUnreachable(message) from None
             return self
         self._reader = asyncio.create_task(self._read(), name=f"reader:{self.name}")
         if self.mode != protocol.CHAT_MODE:
@@ -249,11 +301,22 @@ class Session:
         except ConnectionClosed as exc:
             if exc.rcvd is not None and (exc.sent is None or exc.rcvd_then_sent):
                 code, reason, how = exc.rcvd.code, exc.rcvd.reason, "closed by backend"
+            elif getattr(ws, "wire_close_code", None) in RESERVED_CLOSE and exc.sent is not None:
+                # The backend sent a code RFC 6455 forbids on the wire; websockets answered 1002. Report
+                # the backend's number, not websockets' answer.
+                code, reason, how = ws.wire_close_code, "", "closed by backend"
+                detail = (f"close code {code} ({RESERVED_CLOSE[code]}), a reserved code that must never be sent in "
+                          f"a close frame (RFC 6455 §7.4.1); the client failed the connection with {int(exc.sent.code)}")
+                self._record_close(how, detail, code=code, reason=reason)
+                return
             elif exc.sent is not None:
                 code, reason, how = exc.sent.code, exc.sent.reason, "closed by suite"
             else:
                 code, reason, how = None, "", "connection dropped"
-            self._record_close(how, describe_close(code, reason), code=code, reason=reason)
+            detail = describe_close(code, reason)
+            if code is None and isinstance(exc.__cause__, OSError):   # why it dropped (e.g. an SSLError mid-stream)
+                detail += f": {type(exc.__cause__).__name__}: {exc.__cause__}"
+            self._record_close(how, detail, code=code, reason=reason)
         except Flooded as exc:
             ws.transport.abort()   # stop listening: the run stays bounded in time and memory
             self._record_close("flooded", str(exc))
@@ -290,13 +353,13 @@ class Session:
                 hint = AUTH_HINT if closed.fields.get("code") in protocol.REFUSAL_CLOSE_CODES else ""
                 raise ClosedByBackend(
                     f"{closed.fields['how']} while waiting for {what} on {self.name}: {closed.fields['detail']} "
-                    f"(at t={closed.t:.3f} s){hint}\nReceived so far:\n{self.transcript.dump()}",
+                    f"(at t={closed.t:.3f} s){hint}\nReceived so far:\n{secrets.mask(self.transcript.dump())}",
                     closed.fields.get("code"), closed.fields.get("reason") or "")
             remaining = deadline - loop.time()
             if remaining <= 0:
                 raise WaitTimeout(f"timed out after {timeout:g} s waiting for {what} on {self.name} "
                                   f"({len(self.transcript.received())} frames received so far){self._names_hint()}:\n"
-                                  f"{self.transcript.dump()}")
+                                  f"{secrets.mask(self.transcript.dump())}")
             self._changed.clear()
             try:
                 await asyncio.wait_for(self._changed.wait(), remaining)
@@ -341,10 +404,8 @@ def probe(settings: Settings, timeout: float = 3.0) -> str | None:
                 return None
         except InvalidStatus:
             return None   # something answered HTTP: the backend is up, it just wants a token
-        except (ConnectionRefusedError, OSError) as exc:
-            return f"connection refused at {settings.ws_url} ({exc})"
-        except (TimeoutError, InvalidHandshake) as exc:
-            return f"no WebSocket handshake at {settings.ws_url} within {timeout} s ({type(exc).__name__})"
+        except (OSError, WebSocketException) as exc:
+            return connect_failure(exc, settings.ws_url, timeout)[1]
     return _blocking(attempt(), timeout + 2)
 
 

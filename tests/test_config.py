@@ -135,6 +135,68 @@ def test_every_key_of_the_shipped_behave_ini_is_known():
     load(userdata, {}, environ={})
 
 
+DURATIONS = ("timeout", "error_timeout", "connect_timeout", "quiet_window", "scenario_budget")
+
+
+@pytest.mark.parametrize("key", DURATIONS)
+@pytest.mark.parametrize("raw", ["nan", "inf", "-inf", "Infinity", "1e9", "86401"])
+def test_durations_must_be_finite_and_below_a_day(key, raw):
+    with pytest.raises(ConfigError) as info:
+        load(defines={key: raw}, environ={})
+    assert f"{key}=" in str(info.value) and "seconds" in str(info.value)
+
+
+@pytest.mark.parametrize("key", DURATIONS)
+def test_a_day_is_still_a_valid_duration(key):
+    assert getattr(load(defines={key: "86400"}, environ={}), key) == 86400.0
+
+
+@pytest.mark.parametrize("key, raw", [("temperature", "nan"), ("reference_chunk_delay", "inf"),
+                                      ("reference_jitter", "nan")])
+def test_other_numbers_must_be_finite(key, raw):
+    with pytest.raises(ConfigError, match=key):
+        load(defines={key: raw}, environ={})
+
+
+@pytest.mark.parametrize("algorithm", ["RS256", "ES256", "HS999", "none", "hs256", ""])
+def test_an_algorithm_the_suite_cannot_sign_with_is_a_config_error(algorithm):
+    with pytest.raises(ConfigError) as info:
+        load(defines={"jwt_algorithm": algorithm}, environ={})
+    assert "jwt_algorithm" in str(info.value)
+
+
+@pytest.mark.parametrize("algorithm", ["HS256", "HS384", "HS512"])
+def test_hmac_algorithms_are_accepted(algorithm):
+    assert load(defines={"jwt_algorithm": algorithm}, environ={}).jwt_algorithm == algorithm
+
+
+@pytest.mark.parametrize("environ", [{"JWT_SECRET": ""}, {"MY_AUTH_TOKEN": ""}, {"CHAT_SUITE_JWT_SECRET": ""}])
+def test_an_empty_secret_is_a_config_error(environ):
+    with pytest.raises(ConfigError, match="jwt_secret"):
+        load(environ=environ)
+
+
+@pytest.mark.parametrize("url, words", [
+    ("ws://localhost:99999/chat/ws", ["port", "1 to 65535"]),
+    ("ws://localhost:0/chat/ws", ["port", "1 to 65535"]),
+    ("ws://localhost:abc/chat/ws", ["port"]),
+    ("ws://localhost:8000/chat/ws#fragment", ["fragment"]),
+])
+def test_a_url_the_suite_cannot_dial_is_a_config_error(url, words):
+    with pytest.raises(ConfigError) as info:
+        load(environ={"BACKEND_WS_URL": url})
+    assert "ws_url" in str(info.value)
+    for word in words:
+        assert word in str(info.value)
+
+
+def test_the_secret_never_appears_in_a_config_error():
+    secret = "a-secret-that-must-not-be-printed-123"
+    with pytest.raises(ConfigError) as info:
+        load(defines={"jwt_secret": secret, "jwt_algorithm": "RS256"}, environ={})
+    assert secret not in str(info.value)
+
+
 def test_redacted_settings_hide_the_secret():
     secret = "super-secret-value-123"
     shown = load(defines={"jwt_secret": secret}, environ={}).redacted()

@@ -1,0 +1,69 @@
+"""Tokens are never printed whole: a masking function for any text the suite shows, and a logging
+filter that applies it to every record of the websockets loggers and the suite's own.
+
+websockets logs the upgrade request at DEBUG (``> GET /chat/ws?token=…``, ``> Authorization: Bearer …``)
+and the frames it reads, so a backend that echoes the token would print it too. Each token keeps
+a recognisable start and its length (``support.config.redact``): ``eyJhbG…(159 chars)``.
+
+Hook for code that prints frames (transcript, reports): ``support.secrets.mask(text) -> text``.
+"""
+from __future__ import annotations
+
+import logging
+import re
+
+from support.config import redact
+
+# A JWT, also a clipped one (a printer may cut it after the payload); JWT headers are JSON: "eyJ…".
+JWT = re.compile(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*)?")
+TOKEN_PARAM = re.compile(r"(?i)([?&]token=|\"token\"\s*:\s*\")([^&\s\"'#]+)")
+BEARER = re.compile(r"(?i)(authorization\"?\s*[:=]\s*\"?bearer\s+)([^\s\"',}]+)")
+
+# Where websockets logs (websockets.client / .server, set in websockets.protocol), asyncio (its
+# errors may quote a URL) and the suite's modules. A logger's filters see only the records logged at
+# that very logger, not its children's, so each is named.
+LOGGERS = ("websockets", "websockets.client", "websockets.server", "asyncio", "support", "steps", "environment")
+
+
+def mask(text: str) -> str:
+    """The text with every token cut to a recognisable start and its length; other text unchanged."""
+    text = JWT.sub(lambda m: redact(m.group(0)), text)
+    text = TOKEN_PARAM.sub(lambda m: m.group(1) + _redact_once(m.group(2)), text)
+    return BEARER.sub(lambda m: m.group(1) + _redact_once(m.group(2)), text)
+
+
+def _redact_once(value: str) -> str:
+    return value if "…(" in value else redact(value)   # already masked as a JWT
+
+
+class MaskTokens(logging.Filter):
+    """Masks tokens in a record's message (with its args merged in) and in its exception text."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a malformed record is logging's own error to report
+            return True
+        masked = mask(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = mask(record.exc_text)
+        if record.stack_info:
+            record.stack_info = mask(record.stack_info)
+        return True
+
+
+_FILTER = MaskTokens()
+
+
+def install_log_masking() -> None:
+    """Put the filter on every logger that may see a token, and on the suite's loggers made so far. Idempotent."""
+    names = set(LOGGERS) | {name for name in logging.root.manager.loggerDict
+                            if name.split(".")[0] in ("websockets", "support", "steps")}
+    for name in sorted(names):
+        logger = logging.getLogger(name)
+        if _FILTER not in logger.filters:
+            logger.addFilter(_FILTER)

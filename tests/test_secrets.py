@@ -1,0 +1,84 @@
+"""support.secrets: tokens are masked in text the suite prints and in every log record websockets writes."""
+from __future__ import annotations
+
+import io
+import logging
+
+import pytest
+
+from support.config import Settings
+from support.tokens import mint
+
+SETTINGS = Settings(jwt_secret="secrets-test-secret-0123456789abcdef")
+JWT = mint(SETTINGS)
+SIGNATURE = JWT.rsplit(".", 1)[1]
+
+
+@pytest.mark.parametrize("text", [
+    f"> GET /chat/ws?token={JWT} HTTP/1.1",
+    f"> GET /chat/ws?mode=proactive&token={JWT}&user_id=1 HTTP/1.1",
+    f"> Authorization: Bearer {JWT}",
+    "> Authorization: Bearer opaque-secret-value-123456",
+    "ws://host/chat/ws?token=opaque-secret-value-123456",
+    f'< TEXT \'{{"type": "error", "message": "bad token {JWT}"}}\' [300 bytes]',
+    f"clipped by a printer {JWT[:70]}…",
+])
+def test_mask_never_leaves_a_token_whole(text):
+    from support import secrets
+    masked = secrets.mask(text)
+    assert JWT not in masked and SIGNATURE not in masked and "opaque-secret-value-123456" not in masked
+    assert "…(" in masked   # recognisable: the start and the length stay
+
+
+def test_mask_keeps_a_recognisable_prefix_and_ordinary_text():
+    from support import secrets
+    assert secrets.mask(f"token={JWT}") == f"token={JWT[:6]}…({len(JWT)} chars)"
+    text = '{"type": "text_chunk", "content": "Hello there, token of thanks", "chunk_index": 1}'
+    assert secrets.mask(text) == text
+
+
+def record_through(logger_name: str, msg: str, *args) -> str:
+    """What a handler on the root logger writes for one record logged at logger_name."""
+    from support import secrets
+    secrets.install_log_masking()
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    logger = logging.getLogger(logger_name)
+    old = logger.level
+    logger.setLevel(logging.DEBUG)
+    try:
+        logger.debug(msg, *args)
+    finally:
+        logger.setLevel(old)
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("logger_name", ["websockets.client", "websockets.server", "websockets", "asyncio", "support"])
+def test_log_records_of_websockets_and_the_suite_are_masked_in_message_and_args(logger_name):
+    written = record_through(logger_name, "> GET %s HTTP/1.1", f"/chat/ws?token={JWT}")
+    written += record_through(logger_name, "> %s: %s", "Authorization", f"Bearer {JWT}")
+    assert JWT[:6] in written and SIGNATURE not in written
+
+
+def test_the_filter_masks_an_exception_text_too():
+    from support import secrets
+    record = logging.LogRecord("websockets.client", logging.ERROR, __file__, 1, "failed", None, None)
+    try:
+        raise ValueError(f"bad uri ws://h/chat/ws?token={JWT}")
+    except ValueError:
+        import sys
+        record.exc_info = sys.exc_info()
+    assert secrets.MaskTokens().filter(record) is True
+    assert SIGNATURE not in logging.Formatter().format(record)
+
+
+def test_importing_the_session_installs_the_masking():
+    import support.session  # noqa: F401
+    from support import secrets
+    assert any(isinstance(f, secrets.MaskTokens) for f in logging.getLogger("websockets.client").filters)
