@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable
 
 from support.protocol import CHAT_MODE, CONTENT_KINDS, REFUSAL_CLOSE_CODES, REFUSAL_STATUSES, SPEECH_FLAGS, TEXT_FLAGS
+from support.secrets import mask
 from support.transcript import Entry, Transcript, clip
 
 WORK_KINDS = frozenset({"pong", "working"}) | CONTENT_KINDS   # what "no work done" forbids
@@ -44,7 +45,7 @@ class Check:
     def violation(self, rule: str, entry: Entry | None, message: str, severity: str = VIOLATION) -> Violation:
         seq = entry.seq if entry else None
         context = self.transcript.around(seq) if seq is not None else self.transcript.dump(limit=12)
-        return Violation(rule, seq, message, context, severity)
+        return Violation(rule, seq, mask(message), context, severity)
 
     def requests(self) -> list[tuple[Entry, list[Entry]]]:
         tr = self.transcript

@@ -17,7 +17,7 @@ from support.config import redact
 # A JWT, also a clipped one (a printer may cut it after the payload); JWT headers are JSON: "eyJ…".
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*)?")
 TOKEN_PARAM = re.compile(r"(?i)([?&]token=|\"token\"\s*:\s*\")([^&\s\"'#]+)")
-BEARER = re.compile(r"(?i)(authorization\"?\s*[:=]\s*\"?bearer\s+)([^\s\"',}]+)")
+AUTH_HEADER = re.compile(r"(?i)(authorization\"?\s*[:=]\s*\"?(?:bearer\s+)?)([^\s\"',}]+)")   # Bearer or not
 
 # Where websockets logs (websockets.client / .server, set in websockets.protocol), asyncio (its
 # errors may quote a URL) and the suite's modules. A logger's filters see only the records logged at
@@ -29,7 +29,7 @@ def mask(text: str) -> str:
     """The text with every token cut to a recognisable start and its length; other text unchanged."""
     text = JWT.sub(lambda m: redact(m.group(0)), text)
     text = TOKEN_PARAM.sub(lambda m: m.group(1) + _redact_once(m.group(2)), text)
-    return BEARER.sub(lambda m: m.group(1) + _redact_once(m.group(2)), text)
+    return AUTH_HEADER.sub(lambda m: m.group(1) + _redact_once(m.group(2)), text)
 
 
 def _redact_once(value: str) -> str:

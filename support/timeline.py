@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from support.config import redact
+from support.secrets import mask  # noqa: F401 - the report's masking is the suite's one masking
 from support.protocol import SPEECH_FLAGS, TEXT_FLAGS
 from support.transcript import CLOSED, RECEIVED, SENT, Transcript
 
@@ -27,10 +27,6 @@ CLIP = 120              # longest string value shown in a tooltip
 TOOLTIP_LIMIT = 600     # longest tooltip as a whole
 LANE_LIMIT = 2000       # marks drawn per lane; a flooding backend gets the first and last halves
 
-JWT = re.compile(r"eyJ[A-Za-z0-9_-]*\.eyJ[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*)?")   # a clipped one too
-TOKEN_PARAM = re.compile(r"(?i)([?&]token=|\"token\"\s*:\s*\")([^&\s\"'#]+)")
-AUTH_HEADER = re.compile(r"(?i)(authorization\"?\s*[:=]\s*\"?(?:bearer\s+)?)([^\s\"',}]+)")
-
 
 def category(direction: str, kind: str) -> str:
     """The mark's family: sent, closes, control, text, speech, tools or errors."""
@@ -39,17 +35,6 @@ def category(direction: str, kind: str) -> str:
     if direction == CLOSED:
         return "closes"
     return _CATEGORY_OF.get(kind, "control")
-
-
-def mask(text: str) -> str:
-    """Tokens never whole: JWTs, the token= query value and Authorization header values."""
-    text = JWT.sub(lambda m: redact(m.group(0)), text)
-    text = TOKEN_PARAM.sub(lambda m: m.group(1) + _redact_once(m.group(2)), text)
-    return AUTH_HEADER.sub(lambda m: m.group(1) + _redact_once(m.group(2)), text)
-
-
-def _redact_once(value: str) -> str:
-    return value if "…(" in value else redact(value)   # already masked as a JWT
 
 
 def clip(text: str, width: int = CLIP) -> str:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from support.protocol import CHAT_MODE, CHAT_REQUEST, RequestTracker
+from support.secrets import mask
 
 # Directions
 RECEIVED = "received"   # a frame from the backend
@@ -38,7 +39,7 @@ class Entry:
     def brief(self) -> str:
         arrow = {RECEIVED: "<-", SENT: "->", CLOSED: "xx"}[self.direction]
         detail = self._detail()
-        return f"#{self.seq:<3} t={self.t:7.3f}s {arrow} {clip(self.label or self.kind, 80)}{detail}"
+        return mask(f"#{self.seq:<3} t={self.t:7.3f}s {arrow} {clip(self.label or self.kind, 80)}{detail}")
 
     def _detail(self) -> str:
         f = self.fields
@@ -183,6 +184,7 @@ class Transcript:
         out = []
         for e in self.entries:
             raw = e.raw if isinstance(e.raw, (str, type(None))) else repr(e.raw)
+            raw = mask(raw) if raw else raw   # a backend that echoes the token must not get it written to disk
             item = {"seq": e.seq, "t": round(e.t, 4), "direction": e.direction, "kind": e.kind,
                     "label": clip(e.label, 200), "request": e.request, "raw": raw,
                     "parse_error": clip(e.parse_error, 300) if e.parse_error else None}

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import json
 import logging
 
 import pytest
@@ -82,3 +83,15 @@ def test_importing_the_session_installs_the_masking():
     import support.session  # noqa: F401
     from support import secrets
     assert any(isinstance(f, secrets.MaskTokens) for f in logging.getLogger("websockets.client").filters)
+
+
+def test_a_token_the_backend_echoes_is_masked_where_the_suite_prints_or_writes_it(b):
+    from support import rules
+    token = mint(Settings())
+    b.ready()
+    echoed = b.recv_frame({"type": "debug_echo", "content": f"you sent ?token={token}"})
+    b.recv_frame({"type": "text_chunk", "content": 7, "note": token})
+    shown = "\n".join([b.tr.dump(), echoed.brief(), *(str(v) for v in rules.check(b.tr, strict=True))])
+    written = json.dumps(b.tr.to_json())
+    assert token not in shown and token not in written
+    assert token[:6] in written   # masked, not dropped: the frame is still recognisable
