@@ -356,3 +356,23 @@ def test_a_1_mb_spoken_prompt_does_not_starve_another_connection(backend, kind):
     assert pongs >= 1
     size = sum(len(json.dumps(f)) for f in seen)
     assert size < 4 * len(SPOKEN), f"{size} bytes of answer to a {len(SPOKEN)}-byte prompt: the speech is not bounded"
+
+
+def test_a_flood_of_requests_is_bounded_and_the_connection_lives_on(backend):
+    """One request runs and at most MAX_QUEUED wait; the rest are refused, the ping still answered."""
+    request = replaced(BASE_REQUEST, ("user_input", "prompt"), "Write a long story about a lighthouse keeper")
+
+    async def flood():
+        async with connect(f"{backend.url}?token={token()}", open_timeout=WAIT, close_timeout=1) as ws:
+            for _ in range(60):
+                await ws.send(json.dumps(request))
+            await ws.send(PING)
+            seen = []
+            async with asyncio.timeout(WAIT):
+                while not seen or seen[-1].get("type") != "pong":
+                    seen.append(json.loads(await ws.recv()))
+            return seen
+
+    seen = asyncio.run(flood())
+    refused = [f for f in seen if f.get("type") == "error" and "waiting" in f.get("content", "")]
+    assert refused and all(f["stage"] == "validation" for f in refused), types(seen)
