@@ -1,6 +1,7 @@
 """Real media bytes: a PCM tone for speech and a PNG for the image tool (standard library only)."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import struct
@@ -12,6 +13,18 @@ SAMPLE_RATE = 24_000
 def pcm_tone(duration_s: float, frequency: float = 440.0, amplitude: float = 0.3) -> bytes:
     """16-bit little-endian mono PCM at 24 kHz ("pcm_24000"), a sine tone."""
     n = max(1, int(SAMPLE_RATE * duration_s))
+    if float(frequency).is_integer():   # a whole number of cycles per second: repeat one computed second
+        second = _one_second(frequency, amplitude)
+        return (second * (n // SAMPLE_RATE + 1))[:2 * n]
+    return _samples(n, frequency, amplitude)
+
+
+@functools.lru_cache(maxsize=8)
+def _one_second(frequency: float, amplitude: float) -> bytes:
+    return _samples(SAMPLE_RATE, frequency, amplitude)
+
+
+def _samples(n: int, frequency: float, amplitude: float) -> bytes:
     peak = int(32767 * amplitude)
     return b"".join(struct.pack("<h", int(peak * math.sin(2 * math.pi * frequency * i / SAMPLE_RATE)))
                     for i in range(n))

@@ -8,25 +8,29 @@ IMAGE_WORDS = re.compile(r"\b(image|picture|draw|drawing|photo|illustration|pain
 SEARCH_WORDS = re.compile(r"\b(search|look up|latest|weather|news)\b", re.IGNORECASE)
 LONG_WORDS = re.compile(r"\b(long|story|essay|detailed)\b", re.IGNORECASE)
 
+READ_CHARS = 2000       # only the prompt's start is read: a 2 MB prompt costs no more than a short one
+MAX_REPLY_CHARS = 2000  # a reply is never longer, whatever the prompt
+
 _FILLER = ("The keeper climbed the stairs as the evening light faded over the water. "
            "Each step echoed in the tower, and the lamp waited at the top, patient and bright. ")
 
 
 def reply_for(prompt: str) -> str:
     """Short prompts get a short answer; prompts asking for something long get ~150 words."""
-    words = prompt[:2000].split()   # a 2 MB prompt is answered like any other, without echoing it
+    head = prompt[:READ_CHARS]
+    words = head.split()   # a 2 MB prompt is answered like any other, without echoing it
     topic = " ".join(w[:40] for w in words[:8]) if words else "nothing"
-    if LONG_WORDS.search(prompt):
-        return f"Here is a long answer to: {topic}. " + _FILLER * 6
+    if LONG_WORDS.search(head):
+        return (f"Here is a long answer to: {topic}. " + _FILLER * 6)[:MAX_REPLY_CHARS]
     return f"Hello there, friend! You asked: {topic}."
 
 
 def wants_image(prompt: str) -> bool:
-    return bool(IMAGE_WORDS.search(prompt[:2000]))
+    return bool(IMAGE_WORDS.search(prompt[:READ_CHARS]))
 
 
 def wants_search(prompt: str) -> bool:
-    return bool(SEARCH_WORDS.search(prompt[:2000]))
+    return bool(SEARCH_WORDS.search(prompt[:READ_CHARS]))
 
 
 def chunk(text: str, rng: random.Random | None = None) -> list[str]:

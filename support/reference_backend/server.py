@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import math
 import random
 import sys
 import traceback
@@ -40,7 +41,17 @@ from support.vocabulary import JSON_NULL, Dialect
 MODES = ("chat", "proactive", "realtime")
 PROACTIVE_PARAMS = ("user_id", "session_id")
 SUBTYPE_IN_CONTENT = {"model_in_use"}   # production keeps these custom events' subtype in content.type (§4)
-UNNAMED_CUSTOMER = (0, "", None)        # "the token's customer" (§9 MAY)
+REQUEST_TYPES = ("text", "tts", "audio", "realtime")   # §3
+MAX_CHAT_ID = 200                       # characters of a chat-history id (user_input.session_id)
+MAX_QUEUED = 16                         # requests waiting behind the running one, per connection
+MAX_SPOKEN_CHARS = 4000                 # speech reads at most this much text aloud: bounded work per request
+MAX_AUDIO_CHUNK_S = 1.0                 # seconds of audio in one audio_chunk
+# The settings the reference reads or passes on (§3), and the JSON type each has when present.
+SETTING_TYPES = {
+    "text": {"model": str, "temperature": "number", "streaming": bool},
+    "tts": {"tts_auto_execute": bool, "provider": str, "voice": str, "model": str, "format": str},
+    "general": {"ai_agent_enabled": bool, "ai_agent_profile": str},
+}
 
 
 @dataclass
@@ -201,11 +212,21 @@ class Connection:
 
     # -- client frames -----------------------------------------------------------------------------
     async def handle(self, frame: str | bytes) -> None:
+        """One client frame. A bug met while handling it is an error event: the connection lives on (§9)."""
+        try:
+            await self.handle_frame(frame)
+        except ConnectionClosed:
+            raise
+        except Exception:  # noqa: BLE001 - the last guard; the traceback shows the bug
+            traceback.print_exc()
+            await self.emit("error", stage="internal", message="Internal error while handling the frame")
+
+    async def handle_frame(self, frame: str | bytes) -> None:
         if isinstance(frame, bytes):
             return   # ignored, as production does (§9 MAY)
         try:
             data = json.loads(frame)
-        except ValueError:
+        except (ValueError, RecursionError):   # RecursionError: nested deeper than the parser goes
             if "invalid_json_kills" in self.faults:
                 await self.ws.close(1011, "Internal error")
                 return
@@ -229,30 +250,34 @@ class Connection:
         elif "user_input" in data or "request_type" in data:
             await self.accept_request(data)
         else:
-            await self.emit("error", stage="validation", message=f"Unknown frame type {data.get('type')!r}")
+            await self.emit("error", stage="validation", message=f"Unknown frame type {_shown(data.get('type'))}")
 
     async def accept_request(self, data: dict) -> None:
-        refusal = self.refusal(data)
+        problem = request_problem(data)
+        refusal = ("validation", problem) if problem else self.refusal(data)
         if refusal:
             await self.emit("error", stage=refusal[0], message=refusal[1])
             return
         if self.workflow:
+            if len(self.queue) >= MAX_QUEUED:   # one client must not line up unbounded work
+                await self.emit("error", stage="validation", message=f"Too many requests waiting (at most {MAX_QUEUED})")
+                return
             self.queue.append(data)       # one request at a time per connection
         else:
             self.start(data)
 
     def refusal(self, data: dict) -> tuple[str, str] | None:
-        """(stage, message) when the request cannot be served at all."""
+        """(stage, message) when a well-typed request (request_problem passed) cannot be served at all."""
         prompt = _prompt_text(data)
         if prompt is None:
             return None if "no_prompt_silent" in self.faults else ("validation", "Prompt required")
         if not prompt.strip() and "blank_prompt_served" not in self.faults:
             return ("validation", "Prompt must not be blank")
         customer = data.get("customer_id")
-        if "customer_id_unchecked" in self.faults or customer in UNNAMED_CUSTOMER:
+        if "customer_id_unchecked" in self.faults or _unnamed_customer(customer):
             customer = self.customer
         if not isinstance(customer, int) or isinstance(customer, bool) or customer < 0:
-            return ("validation", f"customer_id must be the token's customer number, got {customer!r}")
+            return ("validation", f"customer_id must be the token's customer number, got {_shown(customer)}")
         if "cross_tenant" in self.faults:
             return None
         if customer != self.customer:
@@ -273,12 +298,22 @@ class Connection:
             speech=bool((settings.get("tts") or {}).get("tts_auto_execute")),
             agent=bool((settings.get("general") or {}).get("ai_agent_enabled")),
             chat_id=(data.get("user_input") or {}).get("session_id") or None,
-            request_type=data.get("request_type", "text"),
+            request_type=data.get("request_type") or "text",
             message_id=(data.get("user_input") or {}).get("message_id"),
         )
         self.current = request
-        self.workflow = asyncio.create_task(self.reply(request))
+        self.workflow = asyncio.create_task(self.guarded_reply(request))
         self.workflow.add_done_callback(_log_crash)
+
+    async def guarded_reply(self, r: Request) -> None:
+        """A reply that meets a bug says so (error stage internal) instead of leaving the client waiting."""
+        try:
+            await self.reply(r)
+        except (ConnectionClosed, asyncio.CancelledError):
+            raise
+        except Exception:  # noqa: BLE001 - reported here, and on stderr for the operator
+            traceback.print_exc()
+            await self.emit("error", stage="internal", message="Internal error while replying")
 
     async def cancel(self) -> None:
         request, workflow = self.current, self.workflow
@@ -373,7 +408,8 @@ class Connection:
             return
         await self.emit("text_not_requested")
         r.speech = True
-        await self.speak(r, scripted_model.chunk(stored[2] if stored else r.prompt))
+        text = stored[2] if stored else r.prompt
+        await self.speak(r, scripted_model.chunk(text[:MAX_SPOKEN_CHARS]))   # a long prompt: only its start is read
         if stored is None:
             why = "TTS request requires message_id" if r.message_id is None else f"message {r.message_id!r} not found"
             await self.emit("error", stage="database", message=why)
@@ -447,13 +483,13 @@ class Connection:
     def audio_for(self, piece: str) -> str:
         if "audio_not_base64" in self.faults:
             return "%%not-base64-audio%%"
-        pcm = media.pcm_tone(0.01 + 0.004 * len(piece))
+        pcm = media.pcm_tone(min(MAX_AUDIO_CHUNK_S, 0.01 + 0.004 * len(piece)))
         return base64.b64encode(pcm).decode()
 
 
 def _log_crash(task: asyncio.Task) -> None:
-    """A reply that dies of a bug must say so on stderr, not leave the client waiting in silence."""
-    if not task.cancelled() and task.exception() is not None:
+    """A reply that dies of a bug must say so on stderr; a client that left mid-reply is no bug."""
+    if not task.cancelled() and task.exception() is not None and not isinstance(task.exception(), ConnectionClosed):
         traceback.print_exception(task.exception(), file=sys.stderr)
 
 
@@ -465,17 +501,112 @@ def _is_json(text: str) -> bool:
     try:
         json.loads(text)
         return True
-    except ValueError:
+    except (ValueError, RecursionError):
         return False
 
 
 def _prompt_text(data: dict) -> str | None:
+    """The prompt of a request that passed request_problem, or None when it has none."""
     prompt = (data.get("user_input") or {}).get("prompt")
     if isinstance(prompt, str):
         return prompt
     if isinstance(prompt, list) and prompt:
-        return " ".join(str(p.get("text", "")) for p in prompt if isinstance(p, dict))
+        return " ".join(part["text"] for part in prompt)
     return None
+
+
+def request_problem(data: dict) -> str | None:
+    """What makes a chat request unreadable (§3: a field of the wrong type), or None.
+
+    Absent and null mean "not given". Whether a prompt is there, and whose customer_id it is,
+    is refusal()'s business (faults change those answers); here only the types are checked.
+    """
+    kind = data.get("request_type")
+    if kind is not None and not (isinstance(kind, str) and kind in REQUEST_TYPES):
+        return f"request_type must be one of {', '.join(REQUEST_TYPES)}, got {_shown(kind)}"
+    user_input = data.get("user_input")
+    if user_input is None:
+        user_input = {}
+    elif not isinstance(user_input, dict):
+        return f"user_input must be an object, got {_shown(user_input)}"
+    prompt = user_input.get("prompt")
+    if isinstance(prompt, list):
+        for i, part in enumerate(prompt):
+            if not (isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str)):
+                return f'user_input.prompt[{i}] must be {{"type": "text", "text": <string>}}, got {_shown(part)}'
+            if not _is_unicode(part["text"]):
+                return f"user_input.prompt[{i}].text is not valid Unicode (a lone surrogate)"
+    elif isinstance(prompt, str):
+        if not _is_unicode(prompt):
+            return "user_input.prompt is not valid Unicode (a lone surrogate)"
+    elif prompt is not None:
+        return f"user_input.prompt must be a string or a list of text parts, got {_shown(prompt)}"
+    history = user_input.get("chat_history")
+    if history is not None and not (isinstance(history, list) and all(isinstance(m, dict) for m in history)):
+        return f"user_input.chat_history must be a list of objects, got {_shown(history)}"
+    chat_id = user_input.get("session_id")
+    if chat_id is not None:
+        if not isinstance(chat_id, str):
+            return f"user_input.session_id must be a string, got {_shown(chat_id)}"
+        if len(chat_id) > MAX_CHAT_ID or not _is_unicode(chat_id):
+            return f"user_input.session_id must be valid text of at most {MAX_CHAT_ID} characters"
+    message_id = user_input.get("message_id")
+    if message_id is not None and not _is_id(message_id):
+        return f"user_input.message_id must be a positive integer below 2**63, got {_shown(message_id)}"
+    settings = data.get("user_settings")
+    if settings is None:
+        return None
+    if not isinstance(settings, dict):
+        return f"user_settings must be an object, got {_shown(settings)}"
+    for group, keys in SETTING_TYPES.items():
+        values = settings.get(group)
+        if values is None:
+            continue
+        if not isinstance(values, dict):
+            return f"user_settings.{group} must be an object, got {_shown(values)}"
+        for key, wanted in keys.items():
+            value = values.get(key)
+            if value is not None and not _has_type(value, wanted):
+                name = "a number" if wanted == "number" else {str: "a string", bool: "a boolean"}[wanted]
+                return f"user_settings.{group}.{key} must be {name}, got {_shown(value)}"
+    return None
+
+
+def _has_type(value, wanted) -> bool:
+    if wanted == "number":
+        return isinstance(value, int) and not isinstance(value, bool) or isinstance(value, float) and math.isfinite(value)
+    if wanted is str:
+        return isinstance(value, str) and _is_unicode(value)
+    return isinstance(value, wanted)
+
+
+def _is_unicode(text: str) -> bool:
+    """False for lone surrogates (JSON allows "\\ud800"; UTF-8, SQLite and hashing do not)."""
+    try:
+        text.encode()
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
+def _unnamed_customer(value) -> bool:
+    """0, "" or null: "the token's customer" (§9 MAY). Not False or 0.0, which merely equal 0."""
+    return value is None or (isinstance(value, str) and value == "") or (type(value) is int and value == 0)
+
+
+def _shown(value) -> str:
+    """A value for an error message: short strings quoted, anything else by its JSON type (never echoed at length)."""
+    if isinstance(value, str):
+        return repr(value[:40] + "…") if len(value) > 40 else repr(value)
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return str(value) if abs(value) < 10**20 else "a number too large"
+    if isinstance(value, float):
+        return "a number"
+    return "an array" if isinstance(value, list) else "an object"
 
 
 async def run_server(host: str, port: int, options: Options, store: ChatStore, started=None) -> None:
