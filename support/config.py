@@ -178,6 +178,13 @@ def _validate(s: Settings) -> None:
         raise ConfigError(f"max_message_bytes={s.max_message_bytes!r}: a positive number of bytes, or empty for no limit")
     if not s.tool_name.strip():
         raise ConfigError("tool_name is empty: name the tool tools_prompt triggers, or 'any'")
+    from support.reference_backend.faults import FAULTS   # the registry names every fault once
+    unknown = [n for n in (f.strip() for f in s.reference_faults.split(",")) if n and n not in FAULTS]
+    if unknown:
+        close = {n: difflib.get_close_matches(n, FAULTS, 1) for n in unknown}
+        raise ConfigError("reference_faults: unknown fault(s) " + ", ".join(
+            f"{n!r}" + (f" (did you mean {close[n][0]!r}?)" if close[n] else "") for n in unknown)
+            + "; python -m support.reference_backend --list-faults lists them")
     if s.max_frames <= 0:
         raise ConfigError(f"max_frames={s.max_frames!r}: a positive number of frames")
     if not 0 < s.max_transcript_mb < float("inf"):

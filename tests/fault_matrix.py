@@ -84,13 +84,13 @@ def caught(row: Row, run: Run) -> bool:
 
 
 def markdown() -> str:
-    from support.reference_backend.faults import FAULTS
+    from support.reference_backend.faults import descriptions
     lines = ["| fault (`--fault`) | what the broken backend does | caught by (tag: scenario) | message printed |",
              "|---|---|---|---|"]
     for row in ROWS:
         run_with = f" (with `-D {' -D '.join(row.defines)}`)" if row.defines else ""
         example = f" ({row.example})" if row.example else ""
-        lines.append(f"| `{row.fault}` | {FAULTS[row.fault]} | {row.tags}{run_with}: {row.scenario}{example} | `{row.message}` |")
+        lines.append(f"| `{row.fault}` | {descriptions()[row.fault]} | {row.tags}{run_with}: {row.scenario}{example} | `{row.message}` |")
     return "\n".join(lines)
 
 

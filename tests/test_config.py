@@ -201,3 +201,9 @@ def test_redacted_settings_hide_the_secret():
     secret = "super-secret-value-123"
     shown = load(defines={"jwt_secret": secret}, environ={}).redacted()
     assert secret not in str(shown) and shown["jwt_secret"] == redact(secret)
+
+
+def test_an_unknown_fault_name_is_a_configuration_error_naming_the_nearest():
+    with pytest.raises(ConfigError, match="unknown fault.*'chunk_index_gpa'.*did you mean 'chunk_index_gap'"):
+        load({}, {"reference_faults": "chunk_index_gpa"}, environ={})
+    assert load({}, {"reference_faults": "chunk_index_gap, no_ready"}, environ={}).reference_faults

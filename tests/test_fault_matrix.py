@@ -67,3 +67,10 @@ def test_the_readme_table_is_the_matrix():
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     assert markdown() in readme, "README's fault table is stale: paste the output of `python -m tests.fault_matrix`"
     assert f"{len(ROWS)} fault modes" in readme
+
+
+def test_the_servers_happy_path_knows_no_fault():
+    """Faults are filters registered in faults.py; the server never asks for one by name."""
+    server = (Path(__file__).resolve().parent.parent / "support" / "reference_backend" / "server.py").read_text()
+    named = [name for name in FAULTS if f'"{name}"' in server or f"'{name}'" in server]
+    assert named == [], f"the server spells fault names: {named}"

@@ -8,7 +8,7 @@ import signal
 import sys
 import tempfile
 
-from support.reference_backend.faults import FAULTS, validate
+from support.reference_backend.faults import descriptions, validate
 from support.reference_backend.server import Options, run_server
 from support.reference_backend.storage import ChatStore
 from support.vocabulary import available_dialects
@@ -39,7 +39,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.list_faults:
-        for name, what in FAULTS.items():
+        for name, what in descriptions().items():
             print(f"{name:32} {what}")
         return 0
     db_path = args.db or os.path.join(tempfile.mkdtemp(prefix="reference-backend-"), "chat.sqlite3")

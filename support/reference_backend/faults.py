@@ -1,68 +1,552 @@
-"""Named ways a chat backend breaks. `--fault NAME` (repeatable) switches one on.
+"""Named ways a chat backend breaks, each a filter over the reference server's traffic.
 
-Each is a realistic bug a backend team could ship; the fault matrix in tests/ proves the suite
-catches every one. The description says what the broken backend does.
+The server's happy path reads as the protocol and knows no fault. A fault is registered here
+once, with what the broken backend does, as a transformation of
+  - the token at the handshake (``handshake``: accept what a correct backend refuses),
+  - each incoming client frame (``incoming``: drop it, change it, or answer it itself), or
+  - each outgoing event (``outgoing``: drop, change, reorder, add, or stall/abort/close).
+``--fault NAME`` (repeatable) switches one on; the fault matrix in tests/ proves the suite catches
+every one. A fault object lives per connection, so it may keep state (counts, held events).
 """
 from __future__ import annotations
 
-FAULTS: dict[str, str] = {
-    # connecting and session (§1)
-    "no_ready": "never sends websocket_ready",
-    "session_id_changes": "stamps a different session_id on events after the first text chunk",
-    "stall_after_accept": "accepts the upgrade, then says nothing at all",
-    # text reply (§4)
-    "late_working": "sends working after the first text chunk",
-    "chunk_index_gap": "skips a chunk_index (1, 2, 4, …)",
-    "duplicate_chunk": "sends the second text chunk twice",
-    "full_response_mismatch": "full_response differs from the streamed text",
-    "no_text_completed": "never sends text_completed",
-    "double_text_completed": "sends text_completed twice",
-    "text_after_completed": "sends a text chunk after text_completed",
-    "removed_event": "still sends the removed event 'complete'",
-    "malformed_frame": "sends a frame that is not JSON in the middle of a reply",
-    "unknown_event": "sends an event type the protocol does not define (caught when strict_events is on)",
-    "chunk_index_as_text": "sends chunk_index as a string (\"1\") instead of a number",
-    "stall_mid_reply": "stops sending in the middle of a reply, connection left open",
-    "drop_mid_reply": "drops the connection in the middle of a reply",
-    # speech (§5)
-    "no_tts_completed": "never sends tts_completed when speech was asked for",
-    "tts_not_requested_with_speech": "answers tts_not_requested although speech was asked for",
-    "audio_not_base64": "sends audio chunks that are not base64",
-    "audio_before_tts_started": "sends the first audio chunk before tts_started",
-    "tts_error_without_completed": "sends tts_error and never tts_completed",
-    "audio_count_mismatch": "reports an audio_chunk_count that differs from the chunks sent",
-    # tools (§6)
-    "tool_result_before_call": "sends the tool result before its tool_start",
-    "tool_result_unknown_call": "answers with a tool result whose call_id no call had",
-    "double_tool_result": "sends two results for one call",
-    "tool_after_text_completed": "sends the tool events after text_completed",
-    "tool_without_result": "calls the tool and never sends its result",
-    # chat history (§7)
-    "history_id_not_reused": "starts a new chat for every request, ignoring the id sent back",
-    "unknown_chat_silent": "accepts an unknown chat-history id without a database error",
-    # cancellation (§8)
-    "cancel_ignored": "ignores cancel: no cancelled, the reply streams to its end",
-    "stream_after_cancelled": "sends cancelled but keeps streaming text",
-    "close_after_cancel": "closes the socket after a cancel",
-    "store_cancelled": "stores the cancelled request (db_operation_executed)",
-    # authentication and tenants (§2)
-    "accept_expired": "accepts expired tokens",
-    "accept_alg_none": "accepts unsigned tokens (alg: none)",
-    "accept_missing_id": "accepts tokens without the id claim (as customer 0)",
-    "modes_without_token": "lets ?mode=proactive and ?mode=realtime connect without a valid token",
-    "cross_tenant": "trusts customer_id and chat ids from the payload instead of the token",
-    # errors and closing (§9)
-    "invalid_json_kills": "closes the connection (1011) on a frame that is not JSON",
-    "no_prompt_silent": "says nothing to a request without a prompt",
-    "blank_prompt_served": "answers a blank prompt with an empty reply and no error (as production does)",
-    "customer_id_unchecked": "serves any customer_id in the payload (\"abc\", -1) as the token's customer, no error",
-    "pong_blocked_while_streaming": "answers ping only after the running reply has finished",
-    "close_session_ignored": "ignores close_session",
-}
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import jwt
 
 
-def validate(names: list[str]) -> set[str]:
+@dataclass
+class Out:
+    """One outgoing event, by the vocabulary's kind; the server encodes it in the dialect."""
+
+    kind: str
+    fields: dict = field(default_factory=dict)
+
+
+@dataclass
+class Raw:
+    """A frame sent exactly as written (not an event of the dialect)."""
+
+    text: str
+
+
+@dataclass
+class Close:
+    code: int
+    reason: str = ""
+
+
+class Stall:
+    """Send nothing more, keep the connection open."""
+
+
+class Abort:
+    """Drop the connection without a close frame."""
+
+
+class Fault:
+    """Pass-through; a fault overrides the hooks it needs."""
+
+    name = ""
+    description = ""
+
+    def handshake(self, options, token: str | None, mode: str) -> str | None:
+        return token
+
+    def incoming(self, conn, data: Any) -> tuple[Any, list]:
+        """(the frame the server handles, or None to drop it; actions answered instead)."""
+        return data, []
+
+    def outgoing(self, conn, out: Out) -> list:
+        return [out]
+
+
+FAULTS: dict[str, type[Fault]] = {}
+
+
+def fault(name: str, description: str):
+    def register(cls: type[Fault]) -> type[Fault]:
+        cls.name, cls.description = name, description
+        FAULTS[name] = cls
+        return cls
+    return register
+
+
+def descriptions() -> dict[str, str]:
+    return {name: cls.description for name, cls in FAULTS.items()}
+
+
+def validate(names: list[str]) -> list[str]:
     unknown = [n for n in names if n not in FAULTS]
     if unknown:
         raise SystemExit(f"unknown fault(s): {', '.join(unknown)}; known: {', '.join(sorted(FAULTS))}")
-    return set(names)
+    return list(dict.fromkeys(names))
+
+
+class OnKind(Fault):
+    """Replace every outgoing event of one kind with what ``change`` returns."""
+
+    kind = ""
+
+    def outgoing(self, conn, out: Out) -> list:
+        return self.change(out) if out.kind == self.kind else [out]
+
+    def change(self, out: Out) -> list:
+        return []
+
+
+class HoldUntil(Fault):
+    """Hold back events of some kinds until an event of ``release_after`` has gone out."""
+
+    held_kinds: tuple = ()
+    release_after = ""
+
+    def __init__(self):
+        self.held: list = []
+        self.released = False
+
+    def outgoing(self, conn, out: Out) -> list:
+        if out.kind in self.held_kinds and not self.released:
+            self.held.append(out)
+            return []
+        if out.kind == self.release_after and self.held:
+            held, self.held = self.held, []
+            self.released = True
+            return [out, *held]
+        return [out]
+
+
+def _resign(options, claims: dict) -> str:
+    return jwt.encode(claims, options.secret, algorithm=options.algorithm)
+
+
+def _claims(token: str) -> dict | None:
+    try:
+        return jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return None
+
+
+# -- connecting and session (§1) ---------------------------------------------------------------
+
+@fault("no_ready", "never sends websocket_ready")
+class NoReady(OnKind):
+    kind = "ready"
+
+
+@fault("session_id_changes", "stamps a different session_id on events after the first text chunk")
+class SessionIdChanges(Fault):
+    def __init__(self):
+        self.chunks = 0
+
+    def outgoing(self, conn, out):
+        if out.kind == "text_chunk":
+            self.chunks += 1
+            if self.chunks > 1:
+                out.fields["session_id"] = str(uuid.uuid4())
+        return [out]
+
+
+@fault("stall_after_accept", "accepts the upgrade, then says nothing at all")
+class StallAfterAccept(Fault):
+    def outgoing(self, conn, out):
+        return [Stall()]
+
+
+# -- a text reply (§4) ---------------------------------------------------------------------------
+
+@fault("late_working", "sends working after the first text chunk")
+class LateWorking(HoldUntil):
+    held_kinds = ("working",)
+    release_after = "text_chunk"
+
+    def outgoing(self, conn, out):
+        if out.kind == "working":
+            self.released = False   # every request's working waits for that request's first chunk
+        return super().outgoing(conn, out)
+
+
+@fault("chunk_index_gap", "skips a chunk_index (1, 2, 4, …)")
+class ChunkIndexGap(Fault):
+    def outgoing(self, conn, out):
+        index = out.fields.get("chunk_index")
+        if out.kind == "text_chunk" and isinstance(index, int) and index >= 3:
+            out.fields["chunk_index"] = index + 1
+        return [out]
+
+
+@fault("duplicate_chunk", "sends the second text chunk twice")
+class DuplicateChunk(OnKind):
+    kind = "text_chunk"
+
+    def change(self, out):
+        return [out, Out(out.kind, dict(out.fields))] if out.fields.get("chunk_index") == 2 else [out]
+
+
+@fault("full_response_mismatch", "full_response differs from the streamed text")
+class FullResponseMismatch(OnKind):
+    kind = "text_generation_completed"
+
+    def change(self, out):
+        out.fields["full_response"] = str(out.fields.get("full_response")) + " (edited)"
+        return [out]
+
+
+@fault("no_text_completed", "never sends text_completed")
+class NoTextCompleted(OnKind):
+    kind = "text_completed"
+
+
+@fault("double_text_completed", "sends text_completed twice")
+class DoubleTextCompleted(OnKind):
+    kind = "text_completed"
+
+    def change(self, out):
+        return [out, Out(out.kind, dict(out.fields))]
+
+
+@fault("text_after_completed", "sends a text chunk after text_completed")
+class TextAfterCompleted(OnKind):
+    kind = "text_completed"
+
+    def change(self, out):
+        return [out, Out("text_chunk", {"text": " and one more thing"})]
+
+
+@fault("removed_event", "still sends the removed event 'complete'")
+class RemovedEvent(OnKind):
+    kind = "text_completed"
+
+    def change(self, out):
+        return [out, Raw(json.dumps({"type": "complete", "content": ""}))]
+
+
+@fault("malformed_frame", "sends a frame that is not JSON in the middle of a reply")
+class MalformedFrame(OnKind):
+    kind = "text_chunk"
+
+    def change(self, out):
+        return [out, Raw("{oops this is not json")] if out.fields.get("chunk_index") == 3 else [out]
+
+
+@fault("unknown_event", "sends an event type the protocol does not define (caught when strict_events is on)")
+class UnknownEvent(OnKind):
+    kind = "model_in_use"
+
+    def change(self, out):
+        return [out, Raw(json.dumps({"type": "debug_trace", "content": {"step": "model selected"}}))]
+
+
+@fault("chunk_index_as_text", "sends chunk_index as a string (\"1\") instead of a number")
+class ChunkIndexAsText(OnKind):
+    kind = "text_chunk"
+
+    def change(self, out):
+        out.fields["chunk_index"] = str(out.fields.get("chunk_index"))
+        return [out]
+
+
+@fault("stall_mid_reply", "stops sending in the middle of a reply, connection left open")
+class StallMidReply(OnKind):
+    kind = "text_chunk"
+
+    def change(self, out):
+        return [out, Stall()] if out.fields.get("chunk_index") == 3 else [out]
+
+
+@fault("drop_mid_reply", "drops the connection in the middle of a reply")
+class DropMidReply(OnKind):
+    kind = "text_chunk"
+
+    def change(self, out):
+        return [out, Abort()] if out.fields.get("chunk_index") == 3 else [out]
+
+
+# -- speech (§5) ----------------------------------------------------------------------------------
+
+@fault("no_tts_completed", "never sends tts_completed when speech was asked for")
+class NoTtsCompleted(OnKind):
+    kind = "tts_completed"
+
+
+@fault("tts_not_requested_with_speech", "answers tts_not_requested although speech was asked for")
+class TtsNotRequestedWithSpeech(OnKind):
+    kind = "tts_completed"
+
+    def change(self, out):
+        return [Out("tts_not_requested", {k: v for k, v in out.fields.items() if k == "session_id"})]
+
+
+@fault("audio_not_base64", "sends audio chunks that are not base64")
+class AudioNotBase64(OnKind):
+    kind = "audio_chunk"
+
+    def change(self, out):
+        out.fields["audio"] = "%%not-base64-audio%%"
+        return [out]
+
+
+@fault("audio_before_tts_started", "sends the first audio chunk before tts_started")
+class AudioBeforeTtsStarted(HoldUntil):
+    held_kinds = ("tts_started",)
+    release_after = "audio_chunk"
+
+    def outgoing(self, conn, out):
+        if out.kind == "tts_started":
+            self.released = False
+        return super().outgoing(conn, out)
+
+
+@fault("tts_error_without_completed", "sends tts_error and never tts_completed")
+class TtsErrorWithoutCompleted(OnKind):
+    kind = "tts_completed"
+
+    def change(self, out):
+        return [Out("tts_error", {"message": "voice provider timed out", "provider": "reference"})]
+
+
+@fault("audio_count_mismatch", "reports an audio_chunk_count that differs from the chunks sent")
+class AudioCountMismatch(OnKind):
+    kind = "tts_generation_completed"
+
+    def change(self, out):
+        out.fields["audio_chunk_count"] = int(out.fields.get("audio_chunk_count", 0)) + 1
+        return [out]
+
+
+# -- tools (§6) -------------------------------------------------------------------------------------
+
+@fault("tool_result_before_call", "sends the tool result before its tool_start")
+class ToolResultBeforeCall(HoldUntil):
+    held_kinds = ("tool_start",)
+    release_after = "tool_result"
+
+    def outgoing(self, conn, out):
+        if out.kind == "tool_start":
+            self.released = False
+        return super().outgoing(conn, out)
+
+
+@fault("tool_result_unknown_call", "answers with a tool result whose call_id no call had")
+class ToolResultUnknownCall(OnKind):
+    kind = "tool_result"
+
+    def change(self, out):
+        out.fields["call_id"] = "call_unknown"
+        return [out]
+
+
+@fault("double_tool_result", "sends two results for one call")
+class DoubleToolResult(OnKind):
+    kind = "tool_result"
+
+    def change(self, out):
+        return [out, Out(out.kind, dict(out.fields))]
+
+
+@fault("tool_after_text_completed", "sends the tool events after text_completed")
+class ToolAfterTextCompleted(HoldUntil):
+    held_kinds = ("tool_start", "tool_result")
+    release_after = "text_completed"
+
+    def outgoing(self, conn, out):
+        if out.kind == "working":
+            self.released = False
+        return super().outgoing(conn, out)
+
+
+@fault("tool_without_result", "calls the tool and never sends its result")
+class ToolWithoutResult(OnKind):
+    kind = "tool_result"
+
+
+# -- chat history (§7) ---------------------------------------------------------------------------------
+
+@fault("history_id_not_reused", "starts a new chat for every request, ignoring the id sent back")
+class HistoryIdNotReused(Fault):
+    def incoming(self, conn, data):
+        if isinstance(data, dict) and isinstance(data.get("user_input"), dict):
+            data["user_input"].pop("session_id", None)
+        return data, []
+
+
+@fault("unknown_chat_silent", "accepts an unknown chat-history id without a database error")
+class UnknownChatSilent(OnKind):
+    kind = "error"
+
+    def change(self, out):
+        return [] if out.fields.get("stage") == "database" else [out]
+
+
+# -- cancellation (§8) -------------------------------------------------------------------------------------
+
+def _is_cancel(conn, data) -> bool:
+    return isinstance(data, dict) and conn.d.client_kind(data) == "cancel"
+
+
+@fault("cancel_ignored", "ignores cancel: no cancelled, the reply streams to its end")
+class CancelIgnored(Fault):
+    def incoming(self, conn, data):
+        return (None, []) if _is_cancel(conn, data) else (data, [])
+
+
+@fault("stream_after_cancelled", "sends cancelled but keeps streaming text")
+class StreamAfterCancelled(Fault):
+    def incoming(self, conn, data):
+        if _is_cancel(conn, data) and conn.workflow is not None:
+            return None, [Out("cancelled", {})]
+        return data, []
+
+
+@fault("close_after_cancel", "closes the socket after a cancel")
+class CloseAfterCancel(Fault):
+    def __init__(self):
+        self.cancelled = False
+
+    def outgoing(self, conn, out):
+        if out.kind == "cancelled":
+            self.cancelled = True
+        elif self.cancelled and out.kind in ("tts_completed", "tts_not_requested"):
+            return [out, Close(1011, "Internal error")]
+        return [out]
+
+
+@fault("store_cancelled", "reports storing the cancelled request (db_operation_executed)")
+class StoreCancelled(OnKind):
+    kind = "cancelled"
+
+    def change(self, out):
+        record = {"user_message_id": 0, "ai_message_id": 0, "session_id": str(uuid.uuid4())}
+        return [out, Out("db_operation_executed", {"record": record})]
+
+
+# -- authentication and tenants (§2) -----------------------------------------------------------------------
+
+@fault("accept_expired", "accepts expired tokens")
+class AcceptExpired(Fault):
+    def handshake(self, options, token, mode):
+        claims = _claims(token) if token else None
+        if claims and isinstance(claims.get("exp"), int) and claims["exp"] < time.time():
+            try:   # still signed with the right secret: only the date is forgiven
+                jwt.decode(token, options.secret, algorithms=[options.algorithm], options={"verify_exp": False})
+            except jwt.PyJWTError:
+                return token
+            return _resign(options, {**claims, "exp": int(time.time()) + 60})
+        return token
+
+
+@fault("accept_alg_none", "accepts unsigned tokens (alg: none)")
+class AcceptAlgNone(Fault):
+    def handshake(self, options, token, mode):
+        if token and token.count(".") == 2 and jwt.get_unverified_header(token).get("alg") == "none":
+            return _resign(options, _claims(token) or {})
+        return token
+
+
+@fault("accept_missing_id", "accepts tokens without the id claim (as customer 0)")
+class AcceptMissingId(Fault):
+    def handshake(self, options, token, mode):
+        claims = _claims(token) if token else None
+        if claims is not None and "id" not in claims:
+            try:
+                jwt.decode(token, options.secret, algorithms=[options.algorithm])
+            except jwt.PyJWTError:
+                return token
+            return _resign(options, {**claims, "id": 0})
+        return token
+
+
+@fault("modes_without_token", "lets ?mode=proactive and ?mode=realtime connect without a valid token")
+class ModesWithoutToken(Fault):
+    def handshake(self, options, token, mode):
+        return _resign(options, {"id": 0, "exp": int(time.time()) + 3600}) if mode != "chat" else token
+
+
+@fault("cross_tenant", "trusts customer_id and chat ids from the payload instead of the token")
+class CrossTenant(Fault):
+    def incoming(self, conn, data):
+        if isinstance(data, dict) and isinstance(data.get("user_input"), dict):
+            chat_id = data["user_input"].get("session_id")
+            owner = conn.store.owner(chat_id) if isinstance(chat_id, str) and chat_id else None
+            claimed = data.get("customer_id")
+            conn.customer = owner if owner is not None else claimed if isinstance(claimed, int) else conn.customer
+            data.pop("customer_id", None)
+        return data, []
+
+
+# -- errors and closing (§9) ---------------------------------------------------------------------------------
+
+@fault("invalid_json_kills", "closes the connection (1011) on a frame that is not JSON")
+class InvalidJsonKills(Fault):
+    def incoming(self, conn, data):
+        if isinstance(data, str):
+            try:
+                json.loads(data)
+            except (ValueError, RecursionError):
+                return None, [Close(1011, "Internal error")]
+        return data, []
+
+
+def _prompt_missing(data) -> bool:
+    return isinstance(data, dict) and isinstance(data.get("user_input"), dict) and "prompt" not in data["user_input"]
+
+
+def _prompt_blank(data) -> bool:
+    prompt = data.get("user_input", {}).get("prompt") if isinstance(data, dict) and isinstance(
+        data.get("user_input"), dict) else None
+    parts = prompt if isinstance(prompt, list) else [{"text": prompt}] if isinstance(prompt, str) else None
+    return bool(parts) and all(isinstance(p, dict) and isinstance(p.get("text"), str) and not p["text"].strip()
+                               for p in parts)
+
+
+@fault("no_prompt_silent", "says nothing to a request without a prompt")
+class NoPromptSilent(Fault):
+    def incoming(self, conn, data):
+        return (None, []) if _prompt_missing(data) else (data, [])
+
+
+@fault("blank_prompt_served", "answers a blank prompt with an empty reply and no error (as production does)")
+class BlankPromptServed(Fault):
+    def incoming(self, conn, data):
+        if _prompt_blank(data):
+            return None, [Out("working", {"request_type": "text"}), Out("text_completed"), Out("tts_not_requested")]
+        return data, []
+
+
+@fault("customer_id_unchecked", "serves any customer_id in the payload (\"abc\", -1) as the token's customer, no error")
+class CustomerIdUnchecked(Fault):
+    def incoming(self, conn, data):
+        if isinstance(data, dict):
+            data.pop("customer_id", None)
+        return data, []
+
+
+@fault("pong_blocked_while_streaming", "answers ping only after the running reply has finished")
+class PongBlockedWhileStreaming(Fault):
+    def __init__(self):
+        self.flags: set | None = None   # completion flags of the running reply; None when none runs
+        self.held: list = []
+
+    def outgoing(self, conn, out):
+        if out.kind == "working":
+            self.flags = set()
+        elif out.kind == "pong" and self.flags is not None:
+            self.held.append(out)
+            return []
+        elif self.flags is not None and out.kind in ("text_completed", "text_not_requested", "tts_completed",
+                                                     "tts_not_requested"):
+            self.flags.add("text" if out.kind.startswith("text") else "speech")
+            if self.flags == {"text", "speech"}:
+                self.flags, held, self.held = None, self.held, []
+                return [out, *held]
+        return [out]
+
+
+@fault("close_session_ignored", "ignores close_session")
+class CloseSessionIgnored(Fault):
+    def incoming(self, conn, data):
+        return (None, []) if isinstance(data, dict) and conn.d.client_kind(data) == "close_session" else (data, [])

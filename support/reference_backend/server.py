@@ -35,6 +35,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from support.reference_backend import media, scripted_model
+from support.reference_backend.faults import FAULTS, Abort, Close, Out, Raw, Stall
 from support.reference_backend.storage import ChatStore
 from support.vocabulary import JSON_NULL, Dialect
 
@@ -66,7 +67,7 @@ class Options:
     dialect: str = "v2"
     db_path: str = ""
     max_size: int = 4 * 2**20             # frames larger than this are refused with 1009
-    faults: set[str] = field(default_factory=set)
+    faults: list[str] = field(default_factory=list)   # names in faults.FAULTS, applied in this order
     seed: int | None = None
 
 
@@ -92,20 +93,15 @@ def authenticate(options: Options, headers, path: str) -> int:
     token = auth[7:].strip() if auth.lower().startswith("bearer ") else None
     if not token:
         token = (parse_qs(urlparse(path).query).get("token") or [None])[0]
+    for name in options.faults:   # a broken backend may accept what this one refuses
+        token = FAULTS[name]().handshake(options, token, mode_of(path))
     if not token:
         raise Unauthorized("no token")
-    faults = options.faults
-    verify = {"verify_exp": "accept_expired" not in faults}
     try:
-        if "accept_alg_none" in faults and jwt.get_unverified_header(token).get("alg") == "none":
-            claims = jwt.decode(token, options={"verify_signature": False})
-        else:
-            claims = jwt.decode(token, options.secret, algorithms=[options.algorithm], options=verify)
+        claims = jwt.decode(token, options.secret, algorithms=[options.algorithm])
     except jwt.PyJWTError as exc:
         raise Unauthorized(str(exc)) from None
     customer = claims.get("id")
-    if customer is None and "accept_missing_id" in faults:
-        return 0
     if not isinstance(customer, int) or isinstance(customer, bool):
         raise Unauthorized("the id claim is missing or not an integer")
     return customer
@@ -119,7 +115,7 @@ class Connection:
     def __init__(self, ws: ServerConnection, options: Options, store: ChatStore, dialect: Dialect, rng: random.Random):
         self.ws = ws
         self.o = options
-        self.faults = options.faults
+        self.faults = [FAULTS[name]() for name in options.faults]   # filters over this connection's traffic
         self.store = store
         self.d = dialect
         self.rng = rng
@@ -133,6 +129,25 @@ class Connection:
 
     # -- sending --------------------------------------------------------------------------
     async def emit(self, kind: str, **fields) -> None:
+        await self.send([Out(kind, fields)])
+
+    async def send(self, actions: list) -> None:
+        """Send events, after every fault's filter had its say (drop, change, add, stall, close)."""
+        for f in self.faults:
+            actions = [done for a in actions for done in (f.outgoing(self, a) if isinstance(a, Out) else [a])]
+        for action in actions:
+            if isinstance(action, Out):
+                await self.send_event(action.kind, dict(action.fields))
+            elif isinstance(action, Raw):
+                await self.ws.send(action.text)
+            elif isinstance(action, Close):
+                await self.ws.close(action.code, action.reason)
+            elif isinstance(action, (Stall, Abort)):
+                if isinstance(action, Abort):
+                    self.ws.transport.abort()
+                await asyncio.Event().wait()
+
+    async def send_event(self, kind: str, fields: dict) -> None:
         if self.o.jitter:
             await asyncio.sleep(self.rng.uniform(0, self.o.jitter))
         known = self.d.events[kind].fields
@@ -143,16 +158,22 @@ class Connection:
         form = 1 if kind in SUBTYPE_IN_CONTENT and self.d.events[kind].also_match else 0
         await self.ws.send(json.dumps(self.d.encode(kind, form, **fields)))
 
+    async def filtered(self, value):
+        """An incoming frame after every fault's filter: None when a fault swallowed it (and answered)."""
+        for f in self.faults:
+            value, answers = f.incoming(self, value)
+            if answers:
+                await self.send(answers)
+            if value is None:
+                return None
+        return value
+
     async def pause(self) -> None:
         await asyncio.sleep(self.o.chunk_delay)
 
     # -- the connection's life ---------------------------------------------------------------
     async def run(self) -> None:
-        if "stall_after_accept" in self.faults:
-            await self.ws.wait_closed()
-            return
-        if "no_ready" not in self.faults:
-            await self.emit("ready", version="2.0", session_id=None)
+        await self.emit("ready", version="2.0", session_id=None)
         try:
             first = await asyncio.wait_for(self.ws.recv(), self.o.first_frame_timeout)
         except TimeoutError:
@@ -163,18 +184,14 @@ class Connection:
             return
         mode = mode_of(self.ws.request.path)
         try:
-            if mode != "chat" and "modes_without_token" in self.faults:
-                self.customer = 0
-            else:
-                self.customer = authenticate(self.o, self.ws.request.headers, self.ws.request.path)
+            self.customer = authenticate(self.o, self.ws.request.headers, self.ws.request.path)
         except Unauthorized:
             await self.ws.close(4401, "Unauthorized")
             return
         if mode == "realtime":
             await self.realtime()
             return
-        if "no_ready" not in self.faults:
-            await self.emit("ready")
+        await self.emit("ready")
         await self.handle(first)
         await self.serve()
 
@@ -224,27 +241,25 @@ class Connection:
     async def handle_frame(self, frame: str | bytes) -> None:
         if isinstance(frame, bytes):
             return   # ignored, as production does (§9 MAY)
+        if await self.filtered(frame) is None:
+            return
         try:
             data = json.loads(frame)
         except (ValueError, RecursionError):   # RecursionError: nested deeper than the parser goes
-            if "invalid_json_kills" in self.faults:
-                await self.ws.close(1011, "Internal error")
-                return
             await self.emit("error", stage="validation", message="Invalid payload")
+            return
+        data = await self.filtered(data)
+        if data is None:
             return
         if not isinstance(data, dict):
             await self.emit("error", stage="validation", message="Invalid payload")
             return
         control = self.d.client_kind(data)
         if control == "ping":
-            if "pong_blocked_while_streaming" in self.faults and self.workflow:
-                await asyncio.shield(self.workflow)
             await self.emit("pong", timestamp=datetime.now(timezone.utc).isoformat())
         elif control == "cancel":
             await self.cancel()
         elif control == "close_session":
-            if "close_session_ignored" in self.faults:
-                return
             await self.emit("closing", reason="client_request")
             await self.ws.close(1000, "Session closed by client")
         elif "user_input" in data or "request_type" in data:
@@ -270,16 +285,14 @@ class Connection:
         """(stage, message) when a well-typed request (request_problem passed) cannot be served at all."""
         prompt = _prompt_text(data)
         if prompt is None:
-            return None if "no_prompt_silent" in self.faults else ("validation", "Prompt required")
-        if not prompt.strip() and "blank_prompt_served" not in self.faults:
+            return ("validation", "Prompt required")
+        if not prompt.strip():
             return ("validation", "Prompt must not be blank")
         customer = data.get("customer_id")
-        if "customer_id_unchecked" in self.faults or _unnamed_customer(customer):
+        if _unnamed_customer(customer):
             customer = self.customer
         if not isinstance(customer, int) or isinstance(customer, bool) or customer < 0:
             return ("validation", f"customer_id must be the token's customer number, got {_shown(customer)}")
-        if "cross_tenant" in self.faults:
-            return None
         if customer != self.customer:
             return ("authorization", "customer_id does not match the token")
         chat_id = (data.get("user_input") or {}).get("session_id") or None
@@ -317,11 +330,8 @@ class Connection:
 
     async def cancel(self) -> None:
         request, workflow = self.current, self.workflow
-        if workflow is None or request is None or request.committed or "cancel_ignored" in self.faults:
+        if workflow is None or request is None or request.committed:
             return   # nothing running: no answer
-        if "stream_after_cancelled" in self.faults:
-            await self.emit("cancelled")
-            return   # …and the reply streams on
         workflow.cancel()
         try:
             await workflow
@@ -329,71 +339,32 @@ class Connection:
             pass
         self.workflow, self.current = None, None
         await self.emit("cancelled")
-        if "store_cancelled" in self.faults:
-            record = self.store.append_exchange(self.customer, None, request.prompt, "(cancelled)")
-            await self.emit("db_operation_executed", record=record)
         await self.emit("text_completed")
         await self.emit("tts_completed" if request.speech else "tts_not_requested")
-        if "close_after_cancel" in self.faults:
-            await self.ws.close(1011, "Internal error")
         if self.queue:
             self.start(self.queue.pop(0))
 
     # -- a reply --------------------------------------------------------------------------------------
     async def reply(self, r: Request) -> None:
+        """A text reply (§4), in production's order: working, the model, tools, text, speech, the record, the flags."""
         if r.request_type == "tts":
             await self.speak_only(r)
             return
-        f = self.faults
-        text = scripted_model.reply_for(r.prompt) if r.prompt.strip() else ""
+        text = scripted_model.reply_for(r.prompt)
         chunks = scripted_model.chunk(text, self.rng if self.o.random_chunks else None)
-        if "late_working" not in f:
-            await self.emit("working", request_type=r.request_type)
-        if not chunks:   # blank_prompt_served: production's empty reply to a blank prompt
-            await self.emit("text_completed")
-            await self.emit("tts_not_requested")
-            return
+        await self.emit("working", request_type=r.request_type)
         await self.emit("model_in_use", model="scripted-1", provider="reference")
-        if "unknown_event" in f:
-            await self.ws.send(json.dumps({"type": "debug_trace", "content": {"step": "model selected"}}))
-        tool_events = self.tool_events(r) if r.agent else []
-        if "tool_after_text_completed" not in f:
-            for kind, fields in tool_events:
-                await self.emit(kind, **fields)
-        index = 0
-        for number, piece in enumerate(chunks, start=1):
-            index += 2 if ("chunk_index_gap" in f and number == 3) else 1
-            await self.emit("text_chunk", text=piece, chunk_index=str(index) if "chunk_index_as_text" in f else index,
-                            **({"session_id": str(uuid.uuid4())} if "session_id_changes" in f and number > 1 else {}))
-            if "duplicate_chunk" in f and number == 2:
-                await self.emit("text_chunk", text=piece, chunk_index=index)
-            if "late_working" in f and number == 1:
-                await self.emit("working", request_type=r.request_type)
-            if number == 3 and "malformed_frame" in f:
-                await self.ws.send("{oops this is not json")
-            if number == 3 and "stall_mid_reply" in f:
-                await asyncio.Event().wait()
-            if number == 3 and "drop_mid_reply" in f:
-                self.ws.transport.abort()
-                await asyncio.Event().wait()
+        for kind, fields in (self.tool_events(r) if r.agent else []):
+            await self.emit(kind, **fields)
+        for index, piece in enumerate(chunks, start=1):
+            await self.emit("text_chunk", text=piece, chunk_index=index)
             await self.pause()
-        full = text + (" (edited)" if "full_response_mismatch" in f else "")
-        await self.emit("text_generation_completed", full_response=full)
+        await self.emit("text_generation_completed", full_response=text)
         r.committed = True
         if r.speech:   # buffered speech, as production: the audio follows the text (§5 MAY)
             await self.speak(r, chunks)
         await self.store_reply(r, text)
-        if "no_text_completed" not in f:
-            await self.emit("text_completed")
-        if "double_text_completed" in f:
-            await self.emit("text_completed")
-        if "text_after_completed" in f:
-            await self.emit("text_chunk", text=" and one more thing", chunk_index=index + 1)
-        if "removed_event" in f:
-            await self.ws.send(json.dumps({"type": "complete", "content": ""}))
-        if "tool_after_text_completed" in f:
-            for kind, fields in tool_events:
-                await self.emit(kind, **fields)
+        await self.emit("text_completed")
         if not r.speech:
             await self.emit("tts_not_requested")
 
@@ -420,34 +391,19 @@ class Connection:
 
     async def speak(self, r: Request, pieces: list[str]) -> None:
         """The speech of a reply: tts_started, one audio chunk per few words, the summary, the flags, the upload."""
-        f = self.faults
-        if "audio_before_tts_started" in f:
-            await self.emit("audio_chunk", audio=self.audio_for(pieces[0]))
         await self.emit("tts_started", provider="reference", model=JSON_NULL, voice=JSON_NULL, format="pcm")
-        if "tts_error_without_completed" in f:
-            await self.emit("tts_error", message="voice provider timed out", provider="reference")
-            return
-        if "tts_not_requested_with_speech" in f:
-            await self.emit("tts_not_requested")
-            return
         sentences = [" ".join(pieces[i:i + 4]) for i in range(0, len(pieces), 4)] or [""]
         for sentence in sentences:
             await self.emit("audio_chunk", audio=self.audio_for(sentence))
             await self.pause()
-        count = len(sentences) + (1 if "audio_count_mismatch" in f else 0)
-        await self.emit("tts_generation_completed", audio_chunk_count=count, text_chunk_count=len(pieces))
-        if "no_tts_completed" in f:
-            return
+        await self.emit("tts_generation_completed", audio_chunk_count=len(sentences), text_chunk_count=len(pieces))
         await self.emit("tts_completed")
         await self.emit("tts_file_uploaded", audio_url=f"http://127.0.0.1/reference-audio/{uuid.uuid4()}.wav")
 
     async def store_reply(self, r: Request, text: str) -> None:
         chat_id = r.chat_id
         if chat_id and self.store.owner(chat_id) is None:
-            if "unknown_chat_silent" not in self.faults:
-                await self.emit("error", stage="database", message=f"Chat session {chat_id} not found; starting a new one")
-            chat_id = None
-        if "history_id_not_reused" in self.faults:
+            await self.emit("error", stage="database", message=f"Chat session {chat_id} not found; starting a new one")
             chat_id = None
         record = self.store.append_exchange(self.customer, chat_id, r.prompt, text)
         await self.emit("db_operation_executed", record=record)
@@ -467,22 +423,12 @@ class Connection:
         png = media.png_image(r.prompt)
         start = ("tool_start", {"tool_name": "generate_image", "call_id": call_id, "tool_input": {"prompt": r.prompt[:200]},
                                 "display_text": "Generating an image", "provider": "reference"})
-        result_id = "call_unknown" if "tool_result_unknown_call" in self.faults else call_id
-        result = ("tool_result", {"tool_name": "generate_image", "call_id": result_id, "is_error": False,
+        result = ("tool_result", {"tool_name": "generate_image", "call_id": call_id, "is_error": False,
                                   "result": {"image_base64": base64.b64encode(png).decode(), "mime_type": "image/png",
                                              "width": 64, "height": 64}})
-        f = self.faults
-        if "tool_without_result" in f:
-            return [start]
-        if "tool_result_before_call" in f:
-            return [result, start]
-        if "double_tool_result" in f:
-            return [start, result, result]
         return [start, result]
 
     def audio_for(self, piece: str) -> str:
-        if "audio_not_base64" in self.faults:
-            return "%%not-base64-audio%%"
         pcm = media.pcm_tone(min(MAX_AUDIO_CHUNK_S, 0.01 + 0.004 * len(piece)))
         return base64.b64encode(pcm).decode()
 
