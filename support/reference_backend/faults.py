@@ -473,7 +473,8 @@ class CrossTenant(Fault):
             chat_id = data["user_input"].get("session_id")
             owner = conn.store.owner(chat_id) if isinstance(chat_id, str) and chat_id else None
             claimed = data.get("customer_id")
-            conn.customer = owner if owner is not None else claimed if isinstance(claimed, int) else conn.customer
+            named = isinstance(claimed, int) and not isinstance(claimed, bool) and claimed > 0   # another real customer
+            conn.customer = owner if owner is not None else claimed if named else conn.customer
             data.pop("customer_id", None)
         return data, []
 
