@@ -74,7 +74,7 @@ ROWS = [
 
 def run_fault(row: Row) -> Run:
     return run_suite(f"reference_faults={row.fault}", f"timeout={MATRIX_TIMEOUT}", f"error_timeout={MATRIX_TIMEOUT}",
-                     "quiet_window=0.5", "reference_chunk_delay=0.01", *row.defines, tags=row.tags, scenario_tags=True)
+                     *row.defines, tags=row.tags, scenario_tags=True)
 
 
 def caught(row: Row, run: Run) -> bool:

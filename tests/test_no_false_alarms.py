@@ -1,6 +1,6 @@
 """No false alarms: a conforming backend with random latency and random chunk sizes passes every time.
 
-Benchmark mode (slow: 20 full runs): python -m pytest -m benchmark -s   — prints a figure per run.
+Benchmark mode (20 full runs): python -m pytest -m benchmark -n 0 -s   — prints a figure per run.
 """
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    or "reference-backend-dev-secret-change-me", help="HS256 secret (default: $JWT_SECRET, then $MY_AUTH_TOKEN)")
     p.add_argument("--auth-at", choices=("first_frame", "handshake"), default="first_frame",
                    help="first_frame: accept, then close 4401 (production); handshake: refuse the upgrade with 401")
-    p.add_argument("--chunk-delay", type=float, default=0.02, help="seconds between streamed chunks")
+    p.add_argument("--chunk-delay", type=float, default=0.001, help="seconds between streamed chunks")
     p.add_argument("--jitter", type=float, default=0.0, help="random extra delay per frame, up to this many seconds")
     p.add_argument("--random-chunks", action="store_true", help="stream chunks of random sizes")
     p.add_argument("--seed", type=int, default=None, help="seed for --jitter and --random-chunks")

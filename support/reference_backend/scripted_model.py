@@ -9,19 +9,20 @@ SEARCH_WORDS = re.compile(r"\b(search|look up|latest|weather|news)\b", re.IGNORE
 LONG_WORDS = re.compile(r"\b(long|story|essay|detailed)\b", re.IGNORECASE)
 
 READ_CHARS = 2000       # only the prompt's start is read: a 2 MB prompt costs no more than a short one
-MAX_REPLY_CHARS = 2000  # a reply is never longer, whatever the prompt
+MAX_REPLY_CHARS = 8000  # a reply is never longer, whatever the prompt
 
 _FILLER = ("The keeper climbed the stairs as the evening light faded over the water. "
            "Each step echoed in the tower, and the lamp waited at the top, patient and bright. ")
 
 
 def reply_for(prompt: str) -> str:
-    """Short prompts get a short answer; prompts asking for something long get ~150 words."""
+    """Short prompts get a short answer; prompts asking for something long get ~1,200 words: long by length,
+    not by delay, so a stop lands mid-answer even when chunks follow each other within a millisecond."""
     head = prompt[:READ_CHARS]
     words = head.split()   # a 2 MB prompt is answered like any other, without echoing it
     topic = " ".join(w[:40] for w in words[:8]) if words else "nothing"
     if LONG_WORDS.search(head):
-        return (f"Here is a long answer to: {topic}. " + _FILLER * 6)[:MAX_REPLY_CHARS]
+        return (f"Here is a long answer to: {topic}. " + _FILLER * 40)[:MAX_REPLY_CHARS]
     return f"Hello there, friend! You asked: {topic}."
 
 
