@@ -1,12 +1,66 @@
-"""CLI: python -m support.reference_backend --host 127.0.0.1 --port 8000 [--secret S] [--fault NAME ...]"""
+"""CLI: python -m support.reference_backend --host 127.0.0.1 --port 8000 [--secret S] [--fault NAME ...]
+
+Started by the suite (support/backend_process.py sets REFERENCE_BACKEND_PARENT_PID), it ends when
+the suite's process ends, however that ends: a death signal (Linux) and EOF on stdin (anywhere).
+"""
 from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
+import ctypes
 import os
+import shutil
 import signal
 import sys
 import tempfile
+import threading
+
+PARENT_PID_ENV = "REFERENCE_BACKEND_PARENT_PID"   # the suite's PID: follow it
+OWNED_DIR_ENV = "REFERENCE_BACKEND_OWNED_DIR"     # the suite's temp folder for us: remove it if the suite is gone
+PR_SET_PDEATHSIG = 1
+PARENT_PID = int(os.environ.get(PARENT_PID_ENV) or 0)
+_parent_gone = threading.Event()   # set when stdin reaches EOF: only the suite's end closes it
+_own_temp: list[str] = []          # our own "reference-backend-" folder, removed on any orderly exit
+
+
+def _quit_on_signal(signum, frame):
+    raise SystemExit(128 + signum)   # unwind, so atexit still removes the temp folders
+
+
+def _follow_parent() -> None:
+    """Arm the death signal first, then check the parent is still there (it may have died before)."""
+    if not PARENT_PID:
+        return
+    for name in ("SIGTERM", "SIGHUP"):   # until asyncio installs its own handlers
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), _quit_on_signal)
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass   # no prctl: the stdin watch below still ends us
+    if os.getppid() != PARENT_PID:
+        _parent_gone.set()
+        sys.exit(0)
+
+
+def _parent_is_gone() -> bool:
+    # after a parent's death the kernel reparents us before sending the death signal
+    return bool(PARENT_PID) and (_parent_gone.is_set() or os.getppid() != PARENT_PID)
+
+
+def _remove_temp_folders() -> None:
+    for folder in _own_temp:
+        shutil.rmtree(folder, ignore_errors=True)
+    owned = os.environ.get(OWNED_DIR_ENV, "")
+    # the suite keeps its folder across restarts; if the suite died, nobody else will remove it
+    if owned and _parent_is_gone() and os.path.basename(owned).startswith("chat-suite-"):
+        shutil.rmtree(owned, ignore_errors=True)
+
+
+atexit.register(_remove_temp_folders)
+_follow_parent()
 
 from support.reference_backend.faults import FAULTS, validate
 from support.reference_backend.server import Options, run_server
@@ -42,7 +96,9 @@ def main(argv: list[str] | None = None) -> int:
         for name, what in FAULTS.items():
             print(f"{name:32} {what}")
         return 0
-    db_path = args.db or os.path.join(tempfile.mkdtemp(prefix="reference-backend-"), "chat.sqlite3")
+    if not args.db:
+        _own_temp.append(tempfile.mkdtemp(prefix="reference-backend-"))
+    db_path = args.db or os.path.join(_own_temp[0], "chat.sqlite3")
     options = Options(secret=args.secret, auth_at=args.auth_at, chunk_delay=args.chunk_delay, jitter=args.jitter,
                       random_chunks=args.random_chunks, seed=args.seed, first_frame_timeout=args.first_frame_timeout,
                       dialect=args.dialect, db_path=db_path, faults=validate(args.fault))
@@ -55,8 +111,11 @@ def main(argv: list[str] | None = None) -> int:
     async def serve_until_signalled() -> None:
         task = asyncio.create_task(run_server(args.host, args.port, options, store, started))
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, task.cancel)
+        for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+            if hasattr(signal, name):
+                loop.add_signal_handler(getattr(signal, name), task.cancel)
+        if PARENT_PID:
+            threading.Thread(target=_watch_stdin, args=(loop, task), daemon=True).start()
         try:
             await task
         except asyncio.CancelledError:
@@ -69,8 +128,26 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         store.close()
-    print("reference backend stopped", flush=True)
+        _remove_temp_folders()
+    try:
+        print("reference backend stopped", flush=True)
+    except OSError:
+        pass   # the suite that read our stdout is gone
     return 0
+
+
+def _watch_stdin(loop: asyncio.AbstractEventLoop, task: asyncio.Task) -> None:
+    """The suite holds our stdin open; EOF means it is gone (any way, on any OS): stop serving."""
+    try:
+        while sys.stdin.buffer.read1(4096):
+            pass
+    except (OSError, ValueError):
+        pass
+    _parent_gone.set()
+    try:
+        loop.call_soon_threadsafe(task.cancel)
+    except RuntimeError:
+        pass   # the loop already ended
 
 
 if __name__ == "__main__":
