@@ -49,7 +49,7 @@ class BackendProcess:
         self.output: list[str] = []
 
     def start(self, timeout: float = 15.0) -> str:
-        # stdin stays open while we live: its EOF tells the child we are gone
+        # stdin stays open while we live: EOF without "stop" tells the child we are gone
         self.proc = subprocess.Popen(self.args, cwd=ROOT, env=self.env, stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
         lines: queue.Queue[str | None] = queue.Queue()
@@ -85,6 +85,12 @@ class BackendProcess:
         proc = self.proc
         if proc is None:
             return
+        # "stop" then EOF: we are stopping you and the folder is ours (EOF alone would say we died)
+        for tell in (lambda: proc.stdin.write("stop\n"), proc.stdin.close):
+            try:
+                tell()
+            except (OSError, ValueError, RuntimeError):
+                pass   # it already ended, or we already told it
         if proc.poll() is None:
             proc.terminate()
             try:
@@ -92,11 +98,6 @@ class BackendProcess:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(5)
-        if proc.stdin:
-            try:
-                proc.stdin.close()
-            except OSError:
-                pass
 
     def restart(self) -> str:
         """Stop and start again on the same port with the same storage (the process object is reused)."""
