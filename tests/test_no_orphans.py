@@ -148,6 +148,20 @@ def test_the_backend_ends_with_the_suite_on_any_signal(suite_run, signum):
     except subprocess.TimeoutExpired:
         pytest.fail(f"behave still runs {GONE_WITHIN:g} s after {signum.name}")
     run.assert_nothing_left()
+    if signum != signal.SIGKILL:   # behave said why it ended, and died of the signal as usual
+        assert run.proc.returncode == -signum
+        assert eventually(lambda: any(f"stopped by {signum.name}" in line for line in run.stderr), 5)
+
+
+@pytest.mark.parametrize("attempt", range(5))
+def test_a_sigkill_right_after_start_leaves_nothing_either(suite_run, attempt):
+    """SIGKILL ends behave's threads one by one: the backend's death signal may come while a sibling
+    thread still holds behave's PID, so getppid() alone would wrongly say the suite lives on."""
+    run = suite_run()
+    run.wait_until_backend_is_up()
+    os.kill(run.proc.pid, signal.SIGKILL)
+    run.proc.wait(GONE_WITHIN)
+    run.assert_nothing_left()
 
 
 def test_the_backend_ends_when_stdout_is_closed_early(suite_run):
