@@ -7,7 +7,7 @@ import os
 from behave.model import Step
 
 from support import config, gating, html_report, report, tokens
-from support.backend_process import start_reference
+from support.backend_process import end_with_this_process, start_reference
 from support.session import probe
 from support.vocabulary import Dialect
 from support.watchdog import Watchdog
@@ -50,6 +50,8 @@ def before_all(context):
         say(f"NOTE: {gating.HOW_TO_ENABLE}")
     elif context.mode == "reference":
         context.backend = start_reference(settings)
+        end_with_this_process(context.backend, say)   # atexit, SIGTERM, SIGHUP: no orphaned backend
+        context.watchdog.before_exit = context.backend.stop
         settings = dataclasses.replace(settings, ws_url=context.backend.url)
         say(f"using the bundled reference backend at {settings.ws_url} (dialect {settings.dialect})")
     else:

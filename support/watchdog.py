@@ -2,7 +2,8 @@
 
 SIGALRM raises ScenarioOverBudget in the main thread (where behave runs steps): the step fails
 with a message naming the budget. If even that cannot unwind the scenario, a last-resort timer
-ends the process after a grace period with a message, so CI sees a failure instead of a hang.
+ends the process after a grace period with a message, so CI sees a failure instead of a hang;
+``before_exit`` (the reference backend's stop) runs first, as os._exit runs no other cleanup.
 """
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ class ScenarioOverBudget(AssertionError):
 class Watchdog:
     GRACE = 15.0
 
-    def __init__(self):
+    def __init__(self, before_exit=None):
+        self.before_exit = before_exit
         self._hard: threading.Timer | None = None
         self.available = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
 
@@ -31,9 +33,17 @@ class Watchdog:
                                      "(scenario_budget); it was stopped and counted as failed")
 
         def hard():
-            sys.stderr.write(f"\nwatchdog: scenario {name!r} did not stop {self.GRACE:g} s after its budget of "
-                             f"{budget:g} s; ending the run as failed\n")
-            sys.stderr.flush()
+            try:
+                sys.stderr.write(f"\nwatchdog: scenario {name!r} did not stop {self.GRACE:g} s after its budget of "
+                                 f"{budget:g} s; ending the run as failed\n")
+                sys.stderr.flush()
+            except OSError:
+                pass   # a broken stderr must not keep us from exiting
+            if self.before_exit:
+                try:
+                    self.before_exit()
+                except BaseException:
+                    pass   # exit anyway: a hang is what we are ending
             os._exit(3)
 
         if self.available:

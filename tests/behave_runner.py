@@ -4,26 +4,38 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_behave(*args: str, env: dict | None = None, timeout: float = 300.0) -> "Run":
+def run_behave(*args: str, env: dict | None = None, timeout: float = 300.0, reports_dir: str | None = None) -> "Run":
     """behave with the given arguments; the caller's CHAT_SUITE_*/RUN_MANUAL_TESTS/CI are not inherited
-    (CI would switch on the no-backend guard), so runs behave alike on a laptop and in CI."""
-    reports = tempfile.mkdtemp(prefix="suite-reports-")
+    (CI would switch on the no-backend guard), so runs behave alike on a laptop and in CI.
+
+    Transcripts go to reports_dir if given (the caller owns it), else to a temp folder that lives as
+    long as the returned Run (tests read ``run.reports``) and is removed with it."""
+    reports = reports_dir or tempfile.mkdtemp(prefix="suite-reports-")
     clean = {k: v for k, v in os.environ.items() if not k.startswith("CHAT_SUITE_")
              and k not in ("RUN_MANUAL_TESTS", "BACKEND_WS_URL", "CI")}
     clean.update(env or {})
     command = [sys.executable, "-m", "behave", "--no-color", "-D", f"reports_dir={reports}", *args]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=clean)
+    try:
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=clean)
+    except BaseException:
+        if not reports_dir:
+            shutil.rmtree(reports, ignore_errors=True)
+        raise
     run = Run.parse(done.returncode, done.stdout + done.stderr)
     run.stdout, run.reports = done.stdout, reports
+    if not reports_dir:
+        weakref.finalize(run, shutil.rmtree, reports, ignore_errors=True)   # also at interpreter exit
     return run
 
 
@@ -52,7 +64,7 @@ class Run:
 
 
 def run_suite(*defines: str, tags: str | None = None, timeout: float = 300.0, args: tuple[str, ...] = (),
-              scenario_tags: bool = False) -> Run:
+              scenario_tags: bool = False, reports_dir: str | None = None) -> Run:
     """behave against a fresh bundled reference backend, with -D defines, optional --tags and extra
     behave arguments (e.g. formatters: ``args=("-f", "json", "-o", path)``)."""
     command = ["-D", "backend=reference"]
@@ -61,10 +73,11 @@ def run_suite(*defines: str, tags: str | None = None, timeout: float = 300.0, ar
     if tags:
         command += ["--tags", tags]
     if not scenario_tags:
-        return run_behave(*command, *args, timeout=timeout)
+        return run_behave(*command, *args, timeout=timeout, reports_dir=reports_dir)
     with tempfile.TemporaryDirectory(prefix="suite-json-") as folder:
         report = Path(folder) / "behave.json"
-        run = run_behave(*command, "-f", "json", "-o", str(report), "-f", "pretty", *args, timeout=timeout)
+        run = run_behave(*command, "-f", "json", "-o", str(report), "-f", "pretty", *args, timeout=timeout,
+                         reports_dir=reports_dir)
         run.failing_tagged = failing_tagged(report)
     return run
 

@@ -1,17 +1,96 @@
-"""CLI: python -m support.reference_backend --host 127.0.0.1 --port 8000 [--secret S] [--fault NAME ...]"""
+"""CLI: python -m support.reference_backend --host 127.0.0.1 --port 8000 [--secret S] [--fault NAME ...]
+
+Started by the suite (support/backend_process.py sets REFERENCE_BACKEND_PARENT_PID), it ends when
+the suite's process ends, however that ends: a death signal (Linux) and EOF on stdin (anywhere).
+"""
 from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
+import ctypes
 import os
+import shutil
 import signal
+import socket
 import sys
 import tempfile
+import threading
 
-from support.reference_backend.faults import descriptions, validate
-from support.reference_backend.server import Options, run_server
-from support.reference_backend.storage import ChatStore
-from support.vocabulary import available_dialects
+PARENT_PID_ENV = "REFERENCE_BACKEND_PARENT_PID"   # the suite's PID: follow it
+OWNED_DIR_ENV = "REFERENCE_BACKEND_OWNED_DIR"     # the suite's temp folder for us: remove it if the suite is gone
+PR_SET_PDEATHSIG = 1
+PARENT_PID = int(os.environ.get(PARENT_PID_ENV) or 0)
+VERDICT_WAIT = 2.0                 # seconds a stop waits to learn from stdin whether the suite is gone
+_parent_gone = threading.Event()   # stdin ended without "stop": the suite is gone
+_verdict = threading.Event()       # stdin ended: _parent_gone says how
+_watching: list = []               # the stdin watcher runs
+_own_temp: list[str] = []          # our own "reference-backend-" folder, removed on any orderly exit
+_serving: list = []                # (loop, task) while serving, then "done", then "cleaned"
+_wake_sockets: list = []           # kept open for the process's life
+STOP_SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
+
+
+def _on_stop_signal(signum, frame):
+    """Before serving: unwind (atexit removes the temp folders). While serving: stop the server.
+    Afterwards: nothing, cleanup is under way. (Not asyncio's handlers: they leave SIG_DFL behind,
+    and a late death signal would then kill us halfway through the cleanup.)"""
+    if not _serving:
+        raise SystemExit(128 + signum)
+    if _serving[0] not in ("done", "cleaned"):
+        loop, task = _serving[0]
+        try:
+            loop.call_soon_threadsafe(task.cancel)
+        except RuntimeError:
+            pass   # the loop already ended
+
+
+def _follow_parent() -> None:
+    """Arm the death signal first, then check the parent is still there (it may have died before)."""
+    if not PARENT_PID:
+        return
+    for signum in STOP_SIGNALS[1:]:
+        signal.signal(signum, _on_stop_signal)
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass   # no prctl: the stdin watch below still ends us
+    if os.getppid() != PARENT_PID:
+        _parent_gone.set()
+        sys.exit(0)
+
+
+def _parent_is_gone() -> bool:
+    """The suite stops us with "stop" on stdin, then EOF; EOF alone means it died. getppid() alone is
+    not enough: when the thread that started us dies first, we are reparented to a sibling thread."""
+    if not PARENT_PID:
+        return False
+    if _watching:
+        _verdict.wait(VERDICT_WAIT)   # the suite dying closes stdin soon; one alive keeps it open
+    return _parent_gone.is_set() or os.getppid() != PARENT_PID
+
+
+def _remove_temp_folders() -> None:
+    if _serving == ["cleaned"]:
+        return   # main's finally did it; this is atexit
+    for folder in _own_temp:
+        shutil.rmtree(folder, ignore_errors=True)
+    owned = os.environ.get(OWNED_DIR_ENV, "")
+    # the suite keeps its folder across restarts; if the suite died, nobody else will remove it
+    if owned and _parent_is_gone() and os.path.basename(owned).startswith("chat-suite-"):
+        shutil.rmtree(owned, ignore_errors=True)
+    if _serving:
+        _serving[:] = ["cleaned"]
+
+
+atexit.register(_remove_temp_folders)
+_follow_parent()   # before the slower imports below: a SIGTERM while importing still cleans up
+
+from support.reference_backend.faults import descriptions, validate  # noqa: E402
+from support.reference_backend.server import Options, run_server  # noqa: E402
+from support.reference_backend.storage import ChatStore  # noqa: E402
+from support.vocabulary import available_dialects  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -42,7 +121,9 @@ def main(argv: list[str] | None = None) -> int:
         for name, what in descriptions().items():
             print(f"{name:32} {what}")
         return 0
-    db_path = args.db or os.path.join(tempfile.mkdtemp(prefix="reference-backend-"), "chat.sqlite3")
+    if not args.db:
+        _own_temp.append(tempfile.mkdtemp(prefix="reference-backend-"))
+    db_path = args.db or os.path.join(_own_temp[0], "chat.sqlite3")
     options = Options(secret=args.secret, auth_at=args.auth_at, chunk_delay=args.chunk_delay, jitter=args.jitter,
                       random_chunks=args.random_chunks, seed=args.seed, first_frame_timeout=args.first_frame_timeout,
                       dialect=args.dialect, db_path=db_path, faults=validate(args.fault))
@@ -55,12 +136,19 @@ def main(argv: list[str] | None = None) -> int:
     async def serve_until_signalled() -> None:
         task = asyncio.create_task(run_server(args.host, args.port, options, store, started))
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, task.cancel)
+        _serving[:] = [(loop, task)]
+        _wake_loop_on_signals(loop)
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, _on_stop_signal)
+        if PARENT_PID:
+            _watching.append(True)
+            threading.Thread(target=_watch_stdin, args=(loop, task), daemon=True).start()
         try:
             await task
         except asyncio.CancelledError:
             pass
+        finally:
+            _serving[:] = ["done"]
 
     try:
         asyncio.run(serve_until_signalled())
@@ -69,8 +157,44 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         store.close()
-    print("reference backend stopped", flush=True)
+        _remove_temp_folders()
+    try:
+        print("reference backend stopped", flush=True)
+    except OSError:
+        pass   # the suite that read our stdout is gone
     return 0
+
+
+def _wake_loop_on_signals(loop: asyncio.AbstractEventLoop) -> None:
+    """Python runs signal handlers in the main thread when it next runs Python code; a signal that
+    lands on another thread must still wake the loop's select (as asyncio's own handlers do)."""
+    rsock, wsock = socket.socketpair()
+    rsock.setblocking(False)
+    wsock.setblocking(False)
+    try:
+        loop.add_reader(rsock.fileno(), rsock.recv, 4096)
+    except NotImplementedError:
+        return   # a loop without add_reader (Windows): signals arrive on the main thread there
+    signal.set_wakeup_fd(wsock.fileno(), warn_on_full_buffer=False)
+    _wake_sockets.extend((rsock, wsock))
+
+
+def _watch_stdin(loop: asyncio.AbstractEventLoop, task: asyncio.Task) -> None:
+    """The suite holds our stdin open and writes "stop" before closing it to stop us; EOF without
+    "stop" means it is gone (any way, on any OS): stop serving and remove its temp folder."""
+    told = b""
+    try:
+        while chunk := sys.stdin.buffer.read1(4096):
+            told = (told + chunk)[-64:]
+    except (OSError, ValueError):
+        pass
+    if b"stop" not in told:
+        _parent_gone.set()
+    _verdict.set()
+    try:
+        loop.call_soon_threadsafe(task.cancel)
+    except RuntimeError:
+        pass   # the loop already ended
 
 
 if __name__ == "__main__":
