@@ -368,3 +368,16 @@ def chosen(settings, key: str, stated: float) -> tuple[float, str]:
     if value and value != stated:
         return value, f"{key}={value:g} overrides the scenario's {stated:g}"
     return stated, ""
+
+
+def run_blocking(coro, timeout: float):
+    """Run a coroutine on the session helper's background loop and wait for it (Locust's users call this).
+    Raises TimeoutError after `timeout` seconds, having cancelled the coroutine."""
+    import concurrent.futures
+    from support.session import _LoopThread   # the one loop every Session runs on
+    future = asyncio.run_coroutine_threadsafe(coro, _LoopThread.loop())
+    try:
+        return future.result(timeout)
+    except concurrent.futures.TimeoutError:
+        future.cancel()
+        raise TimeoutError(f"the conversation took longer than {timeout:g} s") from None
