@@ -29,6 +29,7 @@ from pathlib import Path
 
 from gevent import monkey
 from locust import User, between, events, task
+from locust.runners import WorkerRunner
 
 from support import config, load
 from support.vocabulary import Dialect
@@ -95,10 +96,13 @@ class ChatCustomer(User):
     def converse(self):
         speech = bool(getattr(self.environment.parsed_options, "speech", False))
         number = next(NUMBERS)
+        runner = self.environment.runner
+        where = f" on worker {runner.worker_index}" if isinstance(runner, WorkerRunner) else ""
         try:
-            customer = load.run_blocking(load.one_customer(number, SETTINGS, DIALECT, speech), CONVERSATION_LIMIT)
+            customer = load.run_blocking(load.one_customer(number, SETTINGS, DIALECT, speech, where),
+                                         CONVERSATION_LIMIT)
         except TimeoutError as exc:
-            self.fire("conversation", CONVERSATION_LIMIT * 1000, failure=f"customer {number}'s connection: {exc}")
+            self.fire("conversation", CONVERSATION_LIMIT * 1000, failure=f"customer {number}'s connection{where}: {exc}")
             return
         for name in TIMINGS:
             for ms in customer.samples.get(name, []):

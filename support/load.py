@@ -241,9 +241,10 @@ def judge(customer: Customer, strict: bool = False, keep: bool = False) -> Custo
     return customer
 
 
-async def one_customer(number: int, settings, dialect, speech: bool = False) -> Customer:
-    """One whole conversation, judged: connect, ask, wait for completion, close (Locust runs these)."""
-    customer = Customer(number, f"customer {number}'s connection")
+async def one_customer(number: int, settings, dialect, speech: bool = False, where: str = "") -> Customer:
+    """One whole conversation, judged: connect, ask, wait for completion, close (Locust runs these).
+    `where` tells processes apart in the connection's name (" on worker 2")."""
+    customer = Customer(number, f"customer {number}'s connection{where}")
     try:
         await connect(customer, settings, dialect)
         await chat(customer, settings, speech)
