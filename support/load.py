@@ -382,3 +382,6 @@ def run_blocking(coro, timeout: float):
     except concurrent.futures.TimeoutError:
         future.cancel()
         raise TimeoutError(f"the conversation took longer than {timeout:g} s") from None
+    except BaseException:
+        future.cancel()   # the waiter was stopped (Locust kills its users at the end): stop the conversation too
+        raise
