@@ -84,6 +84,12 @@ class Settings:
     reference_jitter: float = 0.0        # random extra delay per frame, seconds
     reference_random_chunks: bool = False
     reference_db: str = ""
+    # Load scenarios (@load): 0 keeps the number the scenario states; any other value overrides it.
+    load_customers: int = 0
+    load_first_text_ms: float = 0.0
+    load_first_audio_ms: float = 0.0
+    load_percentile: float = 0.0
+    load_connecting: int = 50            # handshakes in flight at once: a listen backlog is finite
 
     @property
     def is_reference(self) -> bool:
