@@ -100,16 +100,20 @@ class OnKind(Fault):
 
 
 class HoldUntil(Fault):
-    """Hold back events of some kinds until an event of ``release_after`` has gone out."""
+    """Hold back events of some kinds until an event of ``release_after`` has gone out; an event of
+    ``rearm_on`` (by default the first held kind) starts holding again, so every reply is reordered."""
 
     held_kinds: tuple = ()
     release_after = ""
+    rearm_on = ""
 
     def __init__(self):
         self.held: list = []
         self.released = False
 
     def outgoing(self, conn, out: Out) -> list:
+        if out.kind == (self.rearm_on or self.held_kinds[0]):
+            self.released = False
         if out.kind in self.held_kinds and not self.released:
             self.held.append(out)
             return []
@@ -163,11 +167,6 @@ class StallAfterAccept(Fault):
 class LateWorking(HoldUntil):
     held_kinds = ("working",)
     release_after = "text_chunk"
-
-    def outgoing(self, conn, out):
-        if out.kind == "working":
-            self.released = False   # every request's working waits for that request's first chunk
-        return super().outgoing(conn, out)
 
 
 @fault("chunk_index_gap", "skips a chunk_index (1, 2, 4, …)")
@@ -295,10 +294,6 @@ class AudioBeforeTtsStarted(HoldUntil):
     held_kinds = ("tts_started",)
     release_after = "audio_chunk"
 
-    def outgoing(self, conn, out):
-        if out.kind == "tts_started":
-            self.released = False
-        return super().outgoing(conn, out)
 
 
 @fault("tts_error_without_completed", "sends tts_error and never tts_completed")
@@ -325,10 +320,6 @@ class ToolResultBeforeCall(HoldUntil):
     held_kinds = ("tool_start",)
     release_after = "tool_result"
 
-    def outgoing(self, conn, out):
-        if out.kind == "tool_start":
-            self.released = False
-        return super().outgoing(conn, out)
 
 
 @fault("tool_result_unknown_call", "answers with a tool result whose call_id no call had")
@@ -352,11 +343,8 @@ class DoubleToolResult(OnKind):
 class ToolAfterTextCompleted(HoldUntil):
     held_kinds = ("tool_start", "tool_result")
     release_after = "text_completed"
+    rearm_on = "working"
 
-    def outgoing(self, conn, out):
-        if out.kind == "working":
-            self.released = False
-        return super().outgoing(conn, out)
 
 
 @fault("tool_without_result", "calls the tool and never sends its result")
