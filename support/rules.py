@@ -431,8 +431,8 @@ def nothing_after_cancelled(c: Check) -> list[Violation]:
     for req, events in c.requests():
         cancelled = _first(events, "cancelled")
         # Chunks after cancelled count whether they still belong to the request or stray after it.
-        late = cancelled and next((e for e in c.transcript.received() if e.kind in ("text_chunk", "audio_chunk")
-                                   and e.seq > cancelled.seq and e.request in (req.request, None)), None)
+        late = cancelled and next((e for e in c.transcript.of_kind("text_chunk", "audio_chunk", after=cancelled.seq)
+                                   if e.request in (req.request, None)), None)
         if late:
             sent = next((s for s in reversed(c.transcript.sent("cancel")) if s.seq < cancelled.seq), None)
             when = f"cancel sent at {_t(sent)}; " if sent else ""

@@ -324,7 +324,8 @@ class Session:
             self._record_close("reader failed", f"{type(exc).__name__}: {exc}")
 
     def _record_received(self, message: str | bytes, t: float) -> None:
-        self.recorder.received(message, t)
+        # The receive path: keep the frame and wake the waiters; it is decoded when a query needs it.
+        self.recorder.arrived(message, t)
         if self._changed:
             self._changed.set()
 
@@ -362,7 +363,8 @@ class Session:
                                   f"{secrets.mask(self.transcript.dump())}")
             self._changed.clear()
             try:
-                await asyncio.wait_for(self._changed.wait(), remaining)
+                async with asyncio.timeout(remaining):   # no task per wake-up, unlike wait_for
+                    await self._changed.wait()
             except TimeoutError:
                 pass
 

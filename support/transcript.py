@@ -5,10 +5,12 @@ when a step next looks. Entries are appended only; readers take snapshots.
 """
 from __future__ import annotations
 
+import json
 import threading
 import time
-from dataclasses import dataclass, field
-from typing import Any
+from bisect import bisect_right
+from operator import attrgetter
+from typing import Any, Callable
 
 from support.protocol import CHAT_MODE, CHAT_REQUEST, RequestTracker
 from support.secrets import mask
@@ -21,20 +23,68 @@ CLOSED = "closed"       # the connection ended (close code/reason, or the handsh
 # Kinds of SENT entries that are not dialect events (CHAT_REQUEST, from support.protocol, is the other).
 RAW = "raw"             # a frame sent as-is (bad input scenarios)
 
-@dataclass
+_SEQ = attrgetter("seq")
+
+_UNSET = object()
+
+
 class Entry:
-    seq: int
-    t: float                   # seconds since the connection attempt started
-    direction: str
-    kind: str
-    raw: str | bytes | None = None
-    data: Any = None           # parsed JSON, or None
-    parse_error: str | None = None
-    fields: dict = field(default_factory=dict)
-    label: str = ""            # wire name as the dialect spells it
-    request: int | None = None  # which chat request (1-based) this event belongs to
-    schema_problems: list = field(default_factory=list)  # SchemaProblem: where the frame breaks its AsyncAPI schema
-    expected: bool = False     # an error a step asked for (the others fail the scenario)
+    """One recorded frame. A received frame is decoded once, when a query first needs it; its
+    schema problems are found once, when a rule first reads them (``schema_problems``)."""
+
+    __slots__ = ("seq", "t", "direction", "kind", "raw", "_data", "parse_error", "fields", "label", "request",
+                 "_problems", "expected")
+
+    def __init__(self, seq: int, t: float, direction: str, kind: str, raw: str | bytes | None = None,
+                 data: Any = None, parse_error: str | None = None, fields: dict | None = None, label: str = "",
+                 request: int | None = None, schema_problems: Any = None, expected: bool = False):
+        self.seq = seq
+        self.t = t                    # seconds since the connection attempt started
+        self.direction = direction
+        self.kind = kind
+        self.raw = raw
+        self._data = data             # parsed JSON, or None; _UNSET: parsed again from raw when asked (saves memory)
+        self.parse_error = parse_error
+        self.fields = {} if fields is None else fields
+        self.label = label            # wire name as the dialect spells it
+        self.request = request        # which chat request (1-based) this event belongs to
+        # SchemaProblem list: where the frame breaks its AsyncAPI schema; or a callable finding them when first read
+        self._problems = [] if schema_problems is None else schema_problems
+        self.expected = expected      # an error a step asked for (the others fail the scenario)
+
+    @property
+    def data(self) -> Any:
+        if self._data is _UNSET:
+            return json.loads(self.raw)   # the decoder parsed it once already: it parses
+        return self._data
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        self._data = value
+
+    @property
+    def schema_problems(self) -> list:
+        problems = self._problems
+        if callable(problems):
+            problems = self._problems = problems(self)
+        return problems
+
+    @schema_problems.setter
+    def schema_problems(self, value: list) -> None:
+        self._problems = value
+
+    def _key(self) -> tuple:
+        return (self.seq, self.t, self.direction, self.kind, self.raw, self.data, self.parse_error, self.fields,
+                self.label, self.request, list(self.schema_problems), self.expected)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Entry) and self._key() == other._key()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return (f"Entry(seq={self.seq}, t={self.t!r}, direction={self.direction!r}, kind={self.kind!r}, "
+                f"label={self.label!r}, request={self.request!r}, fields={self.fields!r})")
 
     def brief(self) -> str:
         arrow = {RECEIVED: "<-", SENT: "->", CLOSED: "xx"}[self.direction]
@@ -72,28 +122,101 @@ def clip(text: str, width: int) -> str:
 
 
 class Transcript:
-    """Append-only, thread-safe record of one connection."""
+    """Append-only, thread-safe record of one connection.
+
+    The receive path only stamps and keeps each frame (``arrived``); it is decoded (JSON, the
+    dialect's kind, fields and label, the request it belongs to) when a query first needs it, in
+    order, so request attribution stays sequential. Every query first decodes the pending tail,
+    then answers from indexes kept by kind, by request and by direction.
+    """
 
     def __init__(self, name: str = "connection", mode: str = CHAT_MODE):
         self.name = name
         self.mode = mode              # "chat", or another mode whose frames are judged for admission only (§2)
         self.t0 = time.monotonic()
-        self._entries: list[Entry] = []
-        self._lock = threading.Lock()
+        # Every entry in order: an Entry, or a received frame not decoded yet (its raw str/bytes;
+        # its stamp is in _times at the same index).
+        self._items: list = []
+        self._times: list[float] = []
+        self._lock = threading.Lock()          # appending (the reader): held for a list append only
+        self._decode_lock = threading.RLock()  # decoding and the indexes
+        self._decoded = 0                      # _items[:_decoded] are Entries, attributed and indexed
+        self._decoder: Callable[[int, float, str | bytes], Entry] | None = None
         self._requests = RequestTracker()
+        self._sent_requests = 0
+        self._closed: Entry | None = None
+        self._received: list[Entry] = []
+        self._sent: list[Entry] = []
+        self._by_kind: dict[str, list[Entry]] = {}                 # received only
+        self._by_request: dict[int, list[Entry]] = {}              # received only
+        self._by_kind_request: dict[tuple[str, int], list[Entry]] = {}
+        self._sent_by_kind: dict[str, list[Entry]] = {}
 
     # -- writing (the session only) ------------------------------------------
     def now(self) -> float:
         return time.monotonic() - self.t0
 
-    def append(self, direction: str, kind: str, *, t: float | None = None, **kw) -> Entry:
+    def set_decoder(self, decoder: Callable[[int, float, str | bytes], Entry]) -> None:
+        """How a received frame becomes an Entry: decoder(seq, t, raw) (the Recorder)."""
+        self._decoder = decoder
+
+    def arrived(self, raw: str | bytes, t: float) -> int:
+        """The receive path: keep a received frame and its stamp; decoded later. Returns its seq."""
         with self._lock:
-            entry = Entry(seq=len(self._entries) + 1, t=self.now() if t is None else t,
+            self._items.append(raw)
+            self._times.append(t)
+            return len(self._items)
+
+    def append(self, direction: str, kind: str, *, t: float | None = None, **kw) -> Entry:
+        """An entry built now (a frame sent, the close, or a received frame decoded by its caller)."""
+        with self._lock:
+            entry = Entry(seq=len(self._items) + 1, t=self.now() if t is None else t,
                           direction=direction, kind=kind, **kw)
-            entry.request = self._requests.attribute(entry.direction == SENT, entry.direction == RECEIVED,
-                                                     entry.kind, entry.fields)
-            self._entries.append(entry)
+            if direction == SENT and kind == CHAT_REQUEST:
+                # known now: requests are numbered by the suite's own sends (the tracker agrees when it gets there)
+                self._sent_requests += 1
+                entry.request = self._sent_requests
+            if direction == CLOSED and self._closed is None:
+                self._closed = entry
+            self._items.append(entry)
+            self._times.append(entry.t)
             return entry
+
+    def decode(self) -> int:
+        """Decode every pending frame, in order; return how many entries there are."""
+        with self._decode_lock:
+            with self._lock:
+                n = len(self._items)
+            i = self._decoded
+            if i == n:
+                return n
+            items, times, attribute = self._items, self._times, self._requests.attribute
+            for i in range(i, n):
+                entry = items[i]
+                if not isinstance(entry, Entry):
+                    entry = self._decoder(i + 1, times[i], entry) if self._decoder else Entry(
+                        seq=i + 1, t=times[i], direction=RECEIVED, kind="malformed", raw=entry,
+                        parse_error="no decoder")
+                    items[i] = entry
+                direction = entry.direction
+                request = attribute(direction == SENT, direction == RECEIVED, entry.kind, entry.fields)
+                entry.request = request
+                if direction == RECEIVED:
+                    self._received.append(entry)
+                    self._by_kind.setdefault(entry.kind, []).append(entry)
+                    if request is not None:
+                        self._by_request.setdefault(request, []).append(entry)
+                        self._by_kind_request.setdefault((entry.kind, request), []).append(entry)
+                elif direction == SENT:
+                    self._sent.append(entry)
+                    self._sent_by_kind.setdefault(entry.kind, []).append(entry)
+            self._decoded = n
+            return n
+
+    def at(self, seq: int) -> Entry:
+        """The entry with this seq (1-based), decoded."""
+        self.decode()
+        return self._items[seq - 1]
 
     def expect(self, entry: Entry) -> Entry:
         """A step asked for this event (an error it provoked): the whole-conversation check accepts it."""
@@ -103,40 +226,60 @@ class Transcript:
     # -- reading --------------------------------------------------------------
     @property
     def entries(self) -> list[Entry]:
-        with self._lock:
-            return list(self._entries)
+        n = self.decode()
+        return self._items[:n]
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._items)
 
     def received(self) -> list[Entry]:
-        return [e for e in self.entries if e.direction == RECEIVED]
+        self.decode()
+        return list(self._received)
+
+    def _lists(self, kinds: tuple[str, ...], request: int | None) -> list[list[Entry]]:
+        self.decode()
+        if request is None:
+            found = (self._by_kind.get(k) for k in kinds)
+        else:
+            found = (self._by_kind_request.get((k, request)) for k in kinds)
+        return [f for f in found if f]
 
     def of_kind(self, *kinds: str, after: int = 0, request: int | None = None) -> list[Entry]:
-        return [e for e in self.entries if e.direction == RECEIVED and e.kind in kinds and e.seq > after
-                and (request is None or e.request == request)]
+        out: list[Entry] = []
+        for found in self._lists(kinds, request):
+            out += found[bisect_right(found, after, key=_SEQ):] if after else found
+        if len(kinds) > 1:
+            out.sort(key=_SEQ)
+        return out
 
     def first(self, *kinds: str, after: int = 0, request: int | None = None) -> Entry | None:
-        found = self.of_kind(*kinds, after=after, request=request)
-        return found[0] if found else None
+        best = None
+        for found in self._lists(kinds, request):
+            i = bisect_right(found, after, key=_SEQ) if after else 0
+            if i < len(found) and (best is None or found[i].seq < best.seq):
+                best = found[i]
+        return best
 
     def sent(self, kind: str | None = None) -> list[Entry]:
-        return [e for e in self.entries if e.direction == SENT and (kind is None or e.kind == kind)]
+        self.decode()
+        return list(self._sent if kind is None else self._sent_by_kind.get(kind, ()))
 
     def closed(self) -> Entry | None:
-        closes = [e for e in self.entries if e.direction == CLOSED]
-        return closes[0] if closes else None
+        return self._closed
 
     def requests(self) -> list[Entry]:
         return self.sent(CHAT_REQUEST)
 
     def events_of_request(self, number: int) -> list[Entry]:
-        return [e for e in self.entries if e.request == number and e.direction == RECEIVED]
+        self.decode()
+        return list(self._by_request.get(number, ()))
 
     def request_finished(self, number: int) -> bool:
+        self.decode()
         return self._requests.finished(number)
 
     def last_request(self) -> int:
+        self.decode()
         return self._requests.count
 
     def reply_text(self, request: int) -> str:
@@ -145,9 +288,9 @@ class Transcript:
     # -- showing --------------------------------------------------------------
     def around(self, seq: int, before: int = 3, after: int = 3) -> str:
         # seq n is the n-th entry: a slice, not a scan, so explaining many violations stays linear
-        with self._lock:
-            idx = min(max(seq - 1, 0), len(self._entries) - 1)
-            shown = self._entries[max(0, idx - before):idx + after + 1]
+        n = self.decode()
+        idx = min(max(seq - 1, 0), n - 1)
+        shown = self._items[max(0, idx - before):min(idx + after + 1, n)]
         lines = []
         for e in shown:
             marker = ">>" if e.seq == seq else "  "

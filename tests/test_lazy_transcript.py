@@ -1,0 +1,281 @@
+"""The receive path only keeps frames; decoding, attribution and schema checks happen once, later.
+
+These tests pin the behaviour, never a time: a lazily decoded transcript has exactly the entries
+the old eager recorder made (decode, label, request, schema problems), and every indexed query
+answers what a scan of the entries answers, on random transcripts (fixed seeds).
+"""
+from __future__ import annotations
+
+import json
+import random
+import threading
+
+import pytest
+
+from support import rules
+from support.protocol import CHAT_REQUEST, RequestTracker, build_chat_request, is_chat_request, request_fields
+from support.recorder import Flooded, Recorder
+from support.schemas import MessageSchemas, SchemaProblem
+from support.transcript import CLOSED, RAW, RECEIVED, SENT, Transcript
+from support.vocabulary import Dialect, available_dialects
+
+KINDS_WEIGHTED = ["text_chunk"] * 6 + ["audio_chunk"] * 2 + [
+    "working", "pong", "ready", "text_completed", "tts_completed", "tts_not_requested", "text_not_requested",
+    "tts_started", "cancelled", "error", "tool_start", "tool_result", "db_operation_executed", "thinking_chunk",
+    "model_in_use", "text_generation_completed", "tts_error", "tts_file_uploaded", "closing", "custom_event"]
+
+
+class _Settings:
+    customer_id, model, temperature, tts_provider, tts_voice, agent_profile = 1, "m", 0.1, "", "", ""
+
+
+def random_frames(rng: random.Random, dialect: Dialect, n: int) -> list[tuple[str, object]]:
+    """(direction, payload) in order: requests and control frames sent, events received (some broken)."""
+    out: list[tuple[str, object]] = []
+    for i in range(n):
+        roll = rng.random()
+        if roll < 0.06:
+            out.append((SENT, json.dumps(build_chat_request(_Settings, f"question {i}", speech=rng.random() < .5))))
+            continue
+        if roll < 0.09:
+            out.append((SENT, json.dumps(dialect.client_frame(rng.choice(["ping", "cancel", "close_session"])))))
+            continue
+        if roll < 0.10:
+            out.append((SENT, rng.choice(["not json", '{"odd": 1}', "[1, 2]"])))
+            continue
+        if roll < 0.13:
+            out.append((RECEIVED, rng.choice(["not json {", b"\x00\x01binary", '{"no": "type"}', "[]",
+                                              '{"type": "complete"}', '{"type": "brandNewEvent", "x": 1}',
+                                              "[" * 3000 + "]" * 3000])))
+            continue
+        kind = rng.choice([k for k in KINDS_WEIGHTED if k in dialect.events])
+        fields = {}
+        spec = dialect.events[kind]
+        for name in spec.fields:
+            if rng.random() < 0.7:
+                fields[name] = rng.choice(["x", "hello", 1, 2, True, None, {"a": 1}, "call_1"]) \
+                    if name not in ("chunk_index",) else rng.choice([1, 2, 3, "3"])
+        try:
+            frame = dialect.encode(kind, **{k: v for k, v in fields.items() if v is not None})
+        except (KeyError, TypeError, ValueError):
+            frame = dialect.encode(kind)
+        out.append((RECEIVED, json.dumps(frame)))
+    return out
+
+
+def eager_entries(dialect: Dialect, frames) -> list[tuple]:
+    """What the recorder made before it became lazy: every frame decoded, labelled, attributed and
+    checked against its schema as it arrived (the code of support/recorder.py before issue 12)."""
+    schemas = MessageSchemas.for_dialect(dialect)
+    tracker = RequestTracker()
+    out = []
+    for seq, (direction, payload) in enumerate(frames, 1):
+        data, parse_error, problems, label = None, None, [], ""
+        if direction == RECEIVED:
+            if isinstance(payload, bytes):
+                kind, fields, parse_error, label = "malformed", {}, "binary frame from the server", "(binary)"
+            else:
+                try:
+                    data = json.loads(payload)
+                except (ValueError, RecursionError) as exc:
+                    kind, fields, parse_error, label = "malformed", {}, f"not JSON: {exc}", "(not JSON)"
+                else:
+                    kind, fields = dialect.decode(data)
+                    try:
+                        problems = schemas.problems(kind, data)
+                    except RecursionError:
+                        problems = [SchemaProblem.of("the frame is nested too deeply to check against its schema", True)]
+                    label = dialect.label(data)
+                    parse_error = None if kind != "malformed" else "JSON without a type field"
+        else:
+            try:
+                data = json.loads(payload)
+            except ValueError:
+                data = None
+            control = dialect.client_kind(data)
+            if control:
+                kind, fields = control, {}
+            elif is_chat_request(data):
+                kind, fields = CHAT_REQUEST, request_fields(data)
+            else:
+                kind, fields = RAW, {}
+            label = kind
+        request = tracker.attribute(direction == SENT, direction == RECEIVED, kind, fields)
+        out.append((seq, direction, kind, payload, data, parse_error, fields, label, request,
+                    [(str(p), p.required) for p in problems]))
+    return out
+
+
+def as_tuple(e) -> tuple:
+    return (e.seq, e.direction, e.kind, e.raw, e.data, e.parse_error, e.fields, e.label, e.request,
+            [(str(p), p.required) for p in e.schema_problems])
+
+
+def record_lazily(dialect: Dialect, frames, rng: random.Random | None = None) -> Transcript:
+    """Frames fed as the live session feeds them; with rng, queries are asked at random moments in between."""
+    tr = Transcript("lazy")
+    recorder = Recorder(tr, dialect)
+    for i, (direction, payload) in enumerate(frames):
+        if direction == RECEIVED:
+            recorder.arrived(payload, t=i / 10)
+        else:
+            recorder.sent(payload, t=i / 10)
+        if rng is not None and rng.random() < 0.05:
+            rng.choice([lambda: tr.first("text_chunk"), tr.last_request, tr.received, lambda: tr.of_kind("error")])()
+    return tr
+
+
+@pytest.mark.parametrize("dialect_name", available_dialects())
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_lazy_decoding_gives_the_entries_eager_decoding_gave(dialect_name, seed):
+    dialect = Dialect.load(dialect_name)
+    rng = random.Random(seed)
+    frames = random_frames(rng, dialect, 400)
+    expected = eager_entries(dialect, frames)
+    lazy = record_lazily(dialect, frames, rng)
+    assert [as_tuple(e) for e in lazy.entries] == expected
+    # recorded and decoded one frame at a time (re-checks, tests) gives the same entries too
+    eager_tr = Transcript("eager")
+    recorder = Recorder(eager_tr, dialect)
+    for i, (direction, payload) in enumerate(frames):
+        (recorder.received if direction == RECEIVED else recorder.sent)(payload, t=i / 10)
+    assert eager_tr.entries == lazy.entries
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_indexed_queries_agree_with_scans(seed):
+    dialect = Dialect.load("v2" if seed % 2 else "legacy")
+    rng = random.Random(100 + seed)
+    frames = random_frames(rng, dialect, 300)
+    tr = record_lazily(dialect, frames, rng)
+    if seed % 3 == 0:
+        Recorder(Transcript(), dialect)   # another recorder does not disturb this transcript
+        tr.append(CLOSED, "closed by backend", t=99.0, fields={"how": "closed by backend", "detail": "x"})
+    entries = tr.entries
+    received = [e for e in entries if e.direction == RECEIVED]
+    assert tr.received() == received
+    assert tr.sent() == [e for e in entries if e.direction == SENT]
+    for kind in (CHAT_REQUEST, "ping", "cancel", RAW):
+        assert tr.sent(kind) == [e for e in entries if e.direction == SENT and e.kind == kind]
+    assert tr.requests() == [e for e in entries if e.direction == SENT and e.kind == CHAT_REQUEST]
+    closes = [e for e in entries if e.direction == CLOSED]
+    assert tr.closed() == (closes[0] if closes else None)
+    kinds = sorted({e.kind for e in received}) + ["never_sent"]
+    requests = [None] + list(range(0, tr.last_request() + 2))
+    for _ in range(300):
+        chosen = tuple(rng.sample(kinds, rng.choice([1, 1, 2, 3])))
+        after = rng.choice([0, rng.randrange(0, len(entries) + 2)])
+        request = rng.choice(requests)
+        scan = [e for e in received if e.kind in chosen and e.seq > after and (request is None or e.request == request)]
+        assert tr.of_kind(*chosen, after=after, request=request) == scan, (chosen, after, request)
+        assert tr.first(*chosen, after=after, request=request) == (scan[0] if scan else None)
+    for number in requests[1:]:
+        assert tr.events_of_request(number) == [e for e in received if e.request == number]
+        assert tr.reply_text(number) == "".join(str(e.fields.get("text", "")) for e in received
+                                                if e.kind == "text_chunk" and e.request == number)
+    assert len(tr) == len(entries) == len(frames) + bool(closes)
+
+
+def test_the_receive_path_decodes_nothing_and_each_frame_is_decoded_once(v2, monkeypatch):
+    tr = Transcript()
+    recorder = Recorder(tr, v2)
+    decoded, checked = [], []
+    decode, problems = recorder.decode, recorder.schemas.problems
+    monkeypatch.setattr(recorder, "decode", lambda *a: decoded.append(a[0]) or decode(*a))
+    tr.set_decoder(recorder.decode)
+    monkeypatch.setattr(recorder.schemas, "problems", lambda *a: checked.append(a[0]) or problems(*a))
+    for i in range(50):
+        recorder.arrived(json.dumps(v2.encode("text_chunk", text=f"w{i}", chunk_index=i + 1)), t=i / 100)
+    assert decoded == [] and len(tr) == 50
+    assert tr.first("text_chunk").fields == {"text": "w0", "chunk_index": 1}
+    assert decoded == list(range(1, 51))
+    tr.of_kind("text_chunk"), tr.received(), tr.entries
+    assert len(decoded) == 50 and checked == []          # not decoded again; no schema checked yet
+    rules.check(tr)
+    assert len(checked) == 50                             # the rule read every frame's problems, once
+    rules.check(tr)
+    assert len(checked) == 50
+
+
+def test_stamps_are_the_arrival_stamps_not_the_decoding_time(v2):
+    tr = Transcript()
+    recorder = Recorder(tr, v2)
+    recorder.arrived('{"type": "pong"}', t=1.25)
+    recorder.arrived('{"type": "pong"}')                 # no stamp given: stamped now, on arrival
+    stamped = tr.now()
+    assert [e.t for e in tr.entries][0] == 1.25 and tr.entries[1].t <= stamped
+
+
+def test_a_sent_request_numbered_before_the_pending_frames_are_decoded(v2):
+    tr = Transcript()
+    recorder = Recorder(tr, v2)
+    recorder.arrived(json.dumps(v2.encode("ready", session_id="s")))
+    first = recorder.sent(json.dumps(build_chat_request(_Settings, "one")))
+    second = recorder.sent(json.dumps(build_chat_request(_Settings, "two")))
+    assert (first.seq, first.request, second.seq, second.request) == (2, 1, 3, 2)
+    recorder.arrived(json.dumps(v2.encode("working")))
+    assert tr.first("working").request == 1 and tr.last_request() == 2 and not tr.request_finished(1)
+
+
+def test_the_cap_still_stops_a_flood_on_the_receive_path(v2):
+    recorder = Recorder(Transcript(), v2, max_frames=3)
+    for _ in range(3):
+        recorder.arrived('{"type": "pong"}')
+    with pytest.raises(Flooded):
+        recorder.arrived('{"type": "pong"}')
+    recorder = Recorder(Transcript(), v2, max_bytes=40)
+    recorder.arrived('{"type": "pong"}')
+    with pytest.raises(Flooded):
+        recorder.arrived('{"type": "pong", "pad": "' + "x" * 30 + '"}')
+
+
+def test_a_reader_thread_and_a_querying_thread_see_one_consistent_transcript(v2):
+    tr = Transcript()
+    recorder = Recorder(tr, v2)
+    frames = [json.dumps(v2.encode("text_chunk", text=str(i), chunk_index=i + 1)) for i in range(20000)]
+    done = threading.Event()
+
+    def reader():
+        for i, frame in enumerate(frames):
+            recorder.arrived(frame, t=float(i))
+            if i == 5000:
+                recorder.sent(json.dumps(build_chat_request(_Settings, "q")), t=float(i))
+        done.set()
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    seen = 0
+    while not done.is_set() or seen < len(frames):
+        got = tr.of_kind("text_chunk")
+        assert [e.fields["text"] for e in got] == [str(i) for i in range(len(got))]
+        assert len(got) >= seen
+        seen = len(got)
+        tr.first("text_chunk", after=rng_after(seen))
+    thread.join()
+    entries = tr.entries
+    assert [e.seq for e in entries] == list(range(1, len(frames) + 2))
+    assert [e.request for e in entries[5002:5010]] == [1] * 8 and entries[5001].kind == CHAT_REQUEST
+
+
+def rng_after(seen: int) -> int:
+    return max(0, seen - 7)
+
+
+@pytest.mark.parametrize("dialect_name", available_dialects())
+def test_the_label_is_the_dialects_label(dialect_name):
+    dialect = Dialect.load(dialect_name)
+    recorder = Recorder(Transcript(), dialect)
+    frames = [dialect.encode(kind) for kind in dialect.events]
+    frames += [{"type": t} for t in dialect.removed_types] + [{"type": "brandNew"}, {"no": "type"}, [1], {"type": 3}]
+    for i, frame in enumerate(frames, 1):
+        assert recorder.decode(i, 0.0, json.dumps(frame)).label == dialect.label(frame), frame
+
+
+def test_entry_data_is_parsed_again_when_not_kept(v2):
+    tr = Transcript()
+    recorder = Recorder(tr, v2)
+    small = {"type": "text_chunk", "content": "hi", "chunk_index": 1}
+    large = {"type": "text_chunk", "content": "x" * 5000, "chunk_index": 2}
+    recorder.arrived(json.dumps(small))
+    recorder.arrived(json.dumps(large))
+    assert [e.data for e in tr.entries] == [small, large]
