@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import configparser
 import itertools
-import os
 from pathlib import Path
 
 from gevent import monkey

@@ -294,7 +294,7 @@ class LoadRun:
                 f"wall {self.wall_s:.2f} s (connecting {self.phases['connecting']:.2f} s, chatting "
                 f"{self.phases['chatting']:.2f} s, closing {self.phases['closing']:.2f} s; rules checked in "
                 f"{self.phases['checking']:.2f} s)")
-        notes = [f"    notices (informational, failing only with strict_events=true): "
+        notes = ["    notices (informational, failing only with strict_events=true): "
                  + ", ".join(f"{rule} ×{count}" for rule, count in sorted(self.notices().items()))] \
             if self.notices() else []
         return [head, *table(self.summary()), *notes]

@@ -4,16 +4,18 @@ a CI run that asked for no backend fails instead of passing with everything skip
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from support.report import CLOSING_STEP, transcript_path
-from tests.behave_runner import run_behave, run_suite
+from tests.behave_runner import ROOT, run_behave, run_suite
 
 FEATURE = "Chat replies stream in as text"
 SCENARIO = "A question gets a complete answer that streams in"
-BANNER = re.compile(r"^USING RUNNER: \S+\n")   # behave 1.3.3 prints it to stdout itself (behave issue #1319)
 
 
 def text_of(message) -> str:
@@ -88,7 +90,7 @@ def test_report_formatters_find_the_transcripts_on_the_scenario(tmp_path):
 def test_json_on_stdout_is_only_the_json_document():
     run = run_suite(tags="@chat or @tools", args=("-f", "json"))
     assert run.returncode == 0, run.output[-3000:]
-    document = json.loads(BANNER.sub("", run.stdout))   # anything else on stdout (flows, summary) breaks this
+    document = json.loads(run.stdout)   # anything else on stdout (behave's banner, flows, summary) breaks this
     assert [e["status"] for e in scenarios_in(document)] == ["passed", "passed", "passed"]
     assert all(e["steps"][-1]["name"] == CLOSING_STEP for e in scenarios_in(document))
     assert "my connection: websocket_ready" in run.output and "1 failed" not in run.output   # flows on stderr
@@ -97,7 +99,7 @@ def test_json_on_stdout_is_only_the_json_document():
 def test_progress_prints_one_line_per_feature():
     run = run_suite(tags="@chat or @tools", args=("-f", "progress"))
     assert run.returncode == 0, run.output[-3000:]
-    body = [line for line in BANNER.sub("", run.stdout).splitlines()
+    body = [line for line in run.stdout.splitlines()
             if line.strip() and not re.match(r"^(\d+ (features?|scenarios?|steps?) passed|Took )", line)]
     assert len(body) == 2 and all(re.match(r"^features/\S+\.feature\s+\.+\s*$", line) for line in body), body
 
@@ -114,3 +116,14 @@ def test_ci_with_the_reference_backend_runs():
     ci = run_behave("-D", "backend=reference", "--tags", "@chat", env={"CI": "true"})
     assert ci.returncode == 0, ci.output[-3000:]
     assert "1 scenario passed, 0 failed" in ci.output
+
+
+def test_the_behave_command_itself_prints_only_json_on_stdout(tmp_path):
+    """The installed `behave` script (not python -m): the project's runner and formatters are importable."""
+    behave = Path(sys.executable).with_name("behave")
+    done = subprocess.run([str(behave), "-D", "backend=reference", "--tags=@chat", "-f", "json",
+                           "-D", f"reports_dir={tmp_path}"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env={k: v for k, v in os.environ.items() if k != "CI"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert scenarios_in(json.loads(done.stdout))[0]["status"] == "passed"
