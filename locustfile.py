@@ -31,6 +31,7 @@ from locust import User, between, events, task
 from locust.runners import WorkerRunner
 
 from support import config, load
+from support.session import run_blocking
 from support.vocabulary import Dialect
 
 if not monkey.is_module_patched("threading"):   # the design above depends on it
@@ -98,8 +99,8 @@ class ChatCustomer(User):
         runner = self.environment.runner
         where = f" on worker {runner.worker_index}" if isinstance(runner, WorkerRunner) else ""
         try:
-            customer = load.run_blocking(load.one_customer(number, SETTINGS, DIALECT, speech, where),
-                                         CONVERSATION_LIMIT)
+            customer = run_blocking(load.one_customer(number, SETTINGS, DIALECT, speech, where),
+                                    CONVERSATION_LIMIT, "the conversation")
         except TimeoutError as exc:
             self.fire("conversation", CONVERSATION_LIMIT * 1000, failure=f"customer {number}'s connection{where}: {exc}")
             return

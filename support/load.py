@@ -82,18 +82,8 @@ def samples(tr: Transcript) -> dict[str, list[float]]:
 
 
 def incomplete_answer(tr: Transcript) -> str | None:
-    """Why the connection's last question was not answered in full (both flags, text_completed, some
-    text), or None when it was: the load scenario's "answered in full", as the chat scenarios mean it."""
-    n = tr.last_request()
-    if n == 0:
-        return "no question was sent"
-    if not tr.request_finished(n):
-        return f"request {n} did not finish (no completion flags)"
-    if tr.first("text_completed", request=n) is None:
-        return f"request {n} finished without text_completed"
-    if not tr.reply_text(n).strip():
-        return f"request {n} got an empty reply"
-    return None
+    """Why the connection's last question was not answered in full, or None: as the chat scenarios mean it."""
+    return rules.not_answered_in_full(tr, tr.last_request())
 
 
 # -- pure: many customers --------------------------------------------------------------------------
@@ -369,19 +359,3 @@ def chosen(settings, key: str, stated: float) -> tuple[float, str]:
     if value and value != stated:
         return value, f"{key}={value:g} overrides the scenario's {stated:g}"
     return stated, ""
-
-
-def run_blocking(coro, timeout: float):
-    """Run a coroutine on the session helper's background loop and wait for it (Locust's users call this).
-    Raises TimeoutError after `timeout` seconds, having cancelled the coroutine."""
-    import concurrent.futures
-    from support.session import _LoopThread   # the one loop every Session runs on
-    future = asyncio.run_coroutine_threadsafe(coro, _LoopThread.loop())
-    try:
-        return future.result(timeout)
-    except concurrent.futures.TimeoutError:
-        future.cancel()
-        raise TimeoutError(f"the conversation took longer than {timeout:g} s") from None
-    except BaseException:
-        future.cancel()   # the waiter was stopped (Locust kills its users at the end): stop the conversation too
-        raise

@@ -10,8 +10,8 @@ import json
 from typing import Any
 
 from support import protocol
-from support.schemas import MessageSchemas, SchemaProblem
 from support.protocol import CHAT_REQUEST
+from support.schemas import MessageSchemas, SchemaProblem
 from support.transcript import _UNSET, CLOSED, RAW, RECEIVED, SENT, Entry, Transcript
 from support.vocabulary import MALFORMED, REMOVED, UNKNOWN, Dialect
 
@@ -68,7 +68,8 @@ class Recorder:
         # Other modes speak another protocol (§2): record the frames, judge only admission.
         # A small frame's parsed form is not kept: Entry.data parses it again if asked (memory). A large
         # one (which may be nested deeply) keeps it.
-        return Entry(seq, t, RECEIVED, kind, raw=message, data=_UNSET if len(message) <= _REPARSE else data, fields=fields, label=label,
+        return Entry(seq, t, RECEIVED, kind, raw=message, data=_UNSET if len(message) <= _REPARSE else data,
+                     fields=fields, label=label,
                      schema_problems=self._check if self.transcript.mode == protocol.CHAT_MODE else [],
                      parse_error=None if kind != "malformed" else "JSON without a type field")
 

@@ -508,6 +508,20 @@ def refusal(transcript: Transcript) -> tuple[bool, str]:
     return False, f"{closed.kind}: {f.get('detail')} at t={closed.t:.3f} s"
 
 
+def not_answered_in_full(transcript: Transcript, request: int) -> str | None:
+    """Why a request was not answered in full (both completion flags, text_completed, some text), or None:
+    the one meaning of "answered in full", for single scenarios and load runs alike (§4)."""
+    if request == 0:
+        return "no question was sent"
+    if not transcript.request_finished(request):
+        return f"request {request} did not finish (no completion flags)"
+    if transcript.first("text_completed", request=request) is None:
+        return f"request {request} finished without text_completed"
+    if not transcript.reply_text(request).strip():
+        return f"request {request} got an empty reply"
+    return None
+
+
 def admission(transcript: Transcript) -> tuple[bool, str]:
     """(let in?, what happened) for a connection in another mode: a first frame and no refusal (§2)."""
     refused, what = refusal(transcript)

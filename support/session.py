@@ -12,6 +12,7 @@ with run_coroutine_threadsafe); hooks use the blocking ``*_now`` variants.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import errno
 import json
 import re
@@ -114,16 +115,16 @@ class _ClientConnection(ClientConnection):
     """Keeps the code of the last close frame as sent, before websockets parses it: a reserved code
     (1005/1006/1015) fails the parse, and websockets then reports only its own 1002."""
 
-    def __init__(self, protocol, *args, **kwargs):
-        super().__init__(protocol, *args, **kwargs)
+    def __init__(self, ws_protocol, *args, **kwargs):
+        super().__init__(ws_protocol, *args, **kwargs)
         self.wire_close_code: int | None = None
-        recv_frame = protocol.recv_frame
+        recv_frame = ws_protocol.recv_frame
 
         def recording(frame):
             if frame.opcode is Opcode.CLOSE and len(frame.data) >= 2:
                 self.wire_close_code = int.from_bytes(frame.data[:2], "big")
             return recv_frame(frame)
-        protocol.recv_frame = recording
+        ws_protocol.recv_frame = recording
 
 
 # -- the background loop ---------------------------------------------------------------------
@@ -149,8 +150,18 @@ async def _on_background(coro):
     return await asyncio.wrap_future(future)
 
 
-def _blocking(coro, timeout: float):
-    return asyncio.run_coroutine_threadsafe(coro, _LoopThread.loop()).result(timeout)
+def run_blocking(coro, timeout: float, what: str = "the call"):
+    """Run a coroutine on the socket loop and wait for it from a thread that is not on it (hooks, Locust's
+    users). Raises TimeoutError after `timeout` s; the coroutine is cancelled whenever the wait ends early."""
+    future = asyncio.run_coroutine_threadsafe(coro, _LoopThread.loop())
+    try:
+        return future.result(timeout)
+    except concurrent.futures.TimeoutError:
+        future.cancel()
+        raise TimeoutError(f"{what} took longer than {timeout:g} s") from None
+    except BaseException:
+        future.cancel()   # the waiter was stopped (e.g. Locust ends its users): stop the work too
+        raise
 
 
 # -- one connection ---------------------------------------------------------------------------
@@ -218,7 +229,7 @@ class Session:
     def close_now(self, timeout: float = 5.0) -> None:
         """Blocking close for hooks; never raises."""
         try:
-            _blocking(self._close(), timeout)
+            run_blocking(self._close(), timeout)
         except Exception:  # noqa: BLE001 - cleanup must not mask the scenario's own failure
             pass
 
@@ -354,13 +365,13 @@ class Session:
                 hint = AUTH_HINT if closed.fields.get("code") in protocol.REFUSAL_CLOSE_CODES else ""
                 raise ClosedByBackend(
                     f"{closed.fields['how']} while waiting for {what} on {self.name}: {closed.fields['detail']} "
-                    f"(at t={closed.t:.3f} s){hint}\nReceived so far:\n{secrets.mask(self.transcript.dump())}",
+                    f"(at t={closed.t:.3f} s){hint}\nReceived so far:\n{self.transcript.dump()}",
                     closed.fields.get("code"), closed.fields.get("reason") or "")
             remaining = deadline - loop.time()
             if remaining <= 0:
                 raise WaitTimeout(f"timed out after {timeout:g} s waiting for {what} on {self.name} "
                                   f"({len(self.transcript.received())} frames received so far){self._names_hint()}:\n"
-                                  f"{secrets.mask(self.transcript.dump())}")
+                                  f"{self.transcript.dump()}")   # dump lines are masked (Entry.brief)
             self._changed.clear()
             try:
                 async with asyncio.timeout(remaining):   # no task per wake-up, unlike wait_for
@@ -408,8 +419,8 @@ def probe(settings: Settings, timeout: float = 3.0) -> str | None:
             return None   # something answered HTTP: the backend is up, it just wants a token
         except (OSError, WebSocketException) as exc:
             return connect_failure(exc, settings.ws_url, timeout)[1]
-    return _blocking(attempt(), timeout + 2)
+    return run_blocking(attempt(), timeout + 2, "the probe")
 
 
 __all__ = ["Session", "SessionError", "BackendUnreachable", "HandshakeRejected", "ClosedByBackend", "WaitTimeout",
-           "probe", "describe_close", "websockets"]
+           "probe", "run_blocking", "describe_close", "websockets"]

@@ -11,6 +11,7 @@ from typing import Any, Iterable
 from support.secrets import mask  # noqa: F401 - the report's masking is the suite's one masking
 from support.protocol import SPEECH_FLAGS, TEXT_FLAGS
 from support.transcript import CLOSED, RECEIVED, SENT, Transcript
+from support.transcript import clip as transcript_clip
 
 CATEGORIES = {
     "control": ("ready", "pong", "working", "closing", "cancelled", "custom_event"),
@@ -38,7 +39,8 @@ def category(direction: str, kind: str) -> str:
 
 
 def clip(text: str, width: int = CLIP) -> str:
-    return text if len(text) <= width else f"{text[:width]}…({len(text)} chars)"
+    """The suite's one clip (support.transcript.clip), with the tooltip's width by default."""
+    return transcript_clip(text, width)
 
 
 def _clip_values(value: Any) -> Any:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from support.config import Settings
 from support.protocol import CHAT_MODE, SPEECH_FLAGS, TEXT_FLAGS
-from support.rules import request_refused, work_done
+from support.rules import not_answered_in_full, request_refused, work_done
 from support.session import Session, WaitTimeout
 from support.tokens import mint
 from support.transcript import Entry, Transcript
@@ -90,9 +90,8 @@ class World:
         tr = session.transcript
         n = request or tr.last_request()
         await self.wait_finished(n, session)
-        assert tr.first("text_completed", request=n), (
-            f"request {n} finished without {self.wire_name('text_completed')}:\n{tr.dump()}")
-        assert tr.reply_text(n).strip(), f"request {n} got an empty reply:\n{tr.dump()}"
+        why = not_answered_in_full(tr, n)
+        assert why is None, f"{why}:\n{tr.dump()}"
 
     async def wait_answer_or_close(self, request: int, session: Session | None = None):
         """A request that may be refused: wait until it finished (or was refused), or the connection closed."""
