@@ -94,14 +94,15 @@ class Findings:
             r = finding.result
             lines += [
                 "",
-                f"{i}. {r.outcome.name}, at {r.case.path or '(the whole frame)'} (seen {finding.seen} time(s))",
+                f"{i}. {r.outcome.name}, at {r.case.path or '(the whole frame)'} ({finding.seen} frame(s) showed it, "
+                f"shrinking included)",
                 f"   sent:     {r.case.describe()}",
                 f"   request:  {entry['wire'] if len(entry['wire']) < 600 else entry['wire'][:600] + '…'}",
                 f"   happened: {mask(r.outcome.detail)}",
                 f"   transcript: {entry['transcript']}",
             ]
-            if r.outcome.seq is not None:
-                lines.append(r.transcript.around(r.outcome.seq, before=4, after=2))
+            lines.append(r.transcript.around(r.outcome.seq, before=4, after=2) if r.outcome.seq is not None
+                         else r.transcript.dump(limit=12))
         return "\n".join(lines)
 
 

@@ -12,16 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import math
-import random
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from hypothesis import HealthCheck, Phase, Verbosity, given, seed, settings as hsettings, strategies as st
-from hypothesis.database import DirectoryBasedExampleDatabase
+from hypothesis import given, seed, strategies as st
 from hypothesis.errors import HypothesisException
 
 from support.explore import strategies
+from support.explore.engine import Budget, hypothesis_settings
 from support.explore.findings import ExploreFailure, Findings
 from support.explore.probe import run_probe
 from support.session import run_blocking
@@ -38,26 +36,10 @@ class Exploration:
     out_of_time: bool = False
 
 
-def choose_seed(settings) -> int:
-    return int(settings.explore_seed) if settings.explore_seed else random.randrange(2**32)
-
-
-def database(settings, run_folder: Path) -> DirectoryBasedExampleDatabase:
-    return DirectoryBasedExampleDatabase(settings.explore_database or str(Path(run_folder) / "hypothesis"))
-
-
-def hypothesis_settings(settings, run_folder: Path, max_examples: int, **extra) -> hsettings:
-    return hsettings(max_examples=max(1, max_examples), database=database(settings, run_folder), deadline=None,
-                     suppress_health_check=list(HealthCheck), verbosity=Verbosity.quiet, print_blob=False,
-                     phases=(Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink), **extra)
-
-
 def explore_requests(settings, dialect, run_folder: Path, seed_value: int) -> Exploration:
-    started = time.monotonic()
-    deadline = started + settings.explore_budget
+    budget = Budget(settings)
     token = mint(settings, "valid")
     findings = Findings()
-    run = Exploration(seed_value, findings)
     width = settings.explore_connections
     limit = settings.connect_timeout + settings.error_timeout + 3 * settings.timeout + 15   # one batch, at worst
 
@@ -65,25 +47,20 @@ def explore_requests(settings, dialect, run_folder: Path, seed_value: int) -> Ex
         async def batch():
             return await asyncio.gather(*(run_probe(settings, dialect, token, case, f"generated frame {i + 1}")
                                           for i, case in enumerate(cases)))
-        return [findings.add(r) for r in run_blocking(batch(), limit, "a batch of generated frames")]   # group keys
+        results = budget.run(lambda: run_blocking(batch(), limit, "a batch of generated frames")) or []
+        return [findings.add(r) for r in results]   # group keys (None: kept its promise)
 
     swept = strategies.sweep(settings, dialect)[:settings.explore_examples]
     for i in range(0, len(swept), width):
-        if time.monotonic() > deadline:
-            run.out_of_time = True
-            break
         judge(swept[i:i + width])
     known = set(findings.groups)   # shown by the sweep already, at their smallest: not worth shrinking again
 
     remaining = settings.explore_examples - len(swept)
-    if remaining > 0 and not run.out_of_time:
+    if remaining > 0 and not budget.over():
         @hypothesis_settings(settings, run_folder, math.ceil(remaining / width))
         @seed(seed_value)
         @given(st.lists(strategies.cases(settings, dialect), min_size=width, max_size=width))
         def search(cases):
-            if time.monotonic() > deadline:
-                run.out_of_time = True
-                return
             for key in judge(cases):
                 if key is not None and key not in known:
                     raise findings.failure(key)
@@ -92,8 +69,8 @@ def explore_requests(settings, dialect, run_folder: Path, seed_value: int) -> Ex
             search()
         except (ExploreFailure, HypothesisException, BaseExceptionGroup) as exc:
             _reraise_our_bugs(exc)
-    run.seconds = time.monotonic() - started
-    return run
+    budget.raise_if_stopped()
+    return Exploration(seed_value, findings, budget.seconds, budget.out_of_time)
 
 
 def _reraise_our_bugs(exc: BaseException) -> None:
