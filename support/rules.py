@@ -403,20 +403,29 @@ def tool_calls_have_results(c: Check) -> list[Violation]:
 
 # -- chat history (section 7) ---------------------------------------------------
 
-@rule("db_operation_executed carries user_message_id, ai_message_id and session_id, before text_completed (§7)")
+CHAT_RECORD = ("user_message_id", "ai_message_id", "session_id")   # what a stored exchange names (§7)
+SPEECH_RECORD = ("message_id",)   # what a speech-only request's record names: the answer that got its audio (§5, §7)
+
+
+@rule("db_operation_executed names what was stored: after a chat request user_message_id, ai_message_id and "
+      "session_id, before text_completed; after a speech-only request the message_id it read aloud (§7)")
 def db_record_well_formed(c: Check) -> list[Violation]:
     out = []
     for req, events in c.requests():
         done = _first(events, "text_completed")
+        speech_only = req.fields.get("request_type") == "tts"
         for e in events:
             if e.kind != "db_operation_executed":
                 continue
             record = e.fields.get("record")
-            missing = [k for k in ("user_message_id", "ai_message_id", "session_id")
-                       if not isinstance(record, dict) or k not in record]
+            wanted = SPEECH_RECORD if speech_only else CHAT_RECORD
+            missing = [k for k in wanted if not isinstance(record, dict) or k not in record]
+            if speech_only and missing and isinstance(record, dict) and all(k in record for k in CHAT_RECORD):
+                missing = []   # a chat record naming the answer (ai_message_id) says which message as well
             if missing:
-                out.append(c.violation("db_record_well_formed", e,
-                                       f"db_operation_executed content lacks {', '.join(missing)}: {str(record)[:80]!r}"))
+                what = "a speech-only request's" if speech_only else "a chat request's"
+                out.append(c.violation("db_record_well_formed", e, f"{what} db_operation_executed content lacks "
+                                       f"{', '.join(missing)}: {str(record)[:80]!r}"))
             if done and done.seq < e.seq:
                 out.append(c.violation("db_record_well_formed", e,
                                        f"request {req.request}: db_operation_executed after text_completed (#{done.seq})"))
