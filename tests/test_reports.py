@@ -46,3 +46,13 @@ def test_a_huge_field_is_clipped_where_it_is_written_and_printed(tmp_path):
     assert saved[0]["raw_length"] == len(tr.entries[0].raw) and len(saved[0]["raw"]) == report.RAW_LIMIT
     printed = "\n".join([tr.dump(), tr.flow(), *report.notices(checked)])
     assert len(printed) < 5000 and "…(1000000 chars)" in printed
+
+
+def test_every_scenario_name_gets_its_own_transcript_file(tmp_path):
+    """Names that differ only in punctuation or case, or are not Latin, all became scenario/scenario.json."""
+    names = ["Stop!", "Stop?", "stop", "Stop", "停止回答", "取消回答", "Остановить ответ", "!!!", "", "x" * 300]
+    paths = {report.transcript_path(tmp_path, feature, name) for feature in ("Chat", "Чат") for name in names}
+    assert len(paths) == 2 * len(names)
+    assert all(len(p.name) < 120 for p in paths)
+    assert report.transcript_path(tmp_path, "Chat", "Stop!") == report.transcript_path(tmp_path, "Chat", "Stop!")
+    assert report.transcript_path(tmp_path, "Chat", "停止回答").name.startswith("停止回答-")   # still readable
