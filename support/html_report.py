@@ -271,7 +271,8 @@ def _count_table(title: str, rows: list[tuple[str, dict[str, int]]]) -> str:
 
 
 def legend() -> str:
-    items = "".join(f'<svg width="16" height="16" viewBox="-8 -8 16 16">{_shape(c, 0, 0)}</svg> {c} '
+    names = {"expected": "expected error (a step asked for it)", "errors": "error"}
+    items = "".join(f'<svg width="16" height="16" viewBox="-8 -8 16 16">{_shape(c, 0, 0)}</svg> {names.get(c, c)} '
                     for c in ROWS)
     return (f'<p class="legend">{items}<svg width="6" height="16"><line x1="3" y1="1" x2="3" y2="15" '
             'class="close-bar"/></svg> connection closed · <span class="ringdemo">◯</span> breaks a rule</p>')
@@ -367,8 +368,9 @@ def render_report(views: list[ScenarioView], title: str = "Chat WebSocket accept
             if v.feature_description:
                 body.append(f'<p class="feature-description">{e(v.feature_description)}</p>')
         body.append(scenario_html(v, i))
-    banner = (f'<div class="aborted" role="alert"><b>The run was aborted</b> before it tested the backend: '
-              f'{e(timeline.mask(aborted))}</div>' if aborted else "")
+    banner = (f'<div class="aborted" role="alert"><b>The run was aborted</b>: {e(timeline.mask(aborted))}. '
+              "The scenarios it did not reach were not tested; this page is no verdict on the backend.</div>"
+              if aborted else "")
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{e(title)}</title>
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:">

@@ -25,6 +25,7 @@ from support import report
 from support.junit_report import JUnitReporter
 
 DROPPED = ("USING RUNNER:", "\nABORTED: By user.")   # behave's own notes that are no formatter's output
+DIVERTED = ("HOOK-ERROR in ",)   # behave's notes that matter: to stderr (a hook's error, mid JSON, broke it)
 _REASON = "chat_suite_abort_reason"
 
 
@@ -34,17 +35,27 @@ def aborted_because(config) -> str | None:
 
 
 class _DropNotes:
-    """stdout that swallows behave's own note lines (print writes the text, then the newline) and nothing else."""
+    """stdout without behave's own note lines (print writes the text, then the newline): some dropped,
+    some sent to stderr; everything else passes through."""
 
     def __init__(self, stream):
         self.stream = stream
-        self.dropping = False
+        self.held: str | None = None   # where the newline after a note goes: "drop" or "divert"
 
     def write(self, text: str) -> int:
-        if text.startswith(DROPPED) or (self.dropping and text == "\n"):
-            self.dropping = not self.dropping
+        if self.held and text == "\n":
+            if self.held == "divert":
+                report.say("")
+            self.held = None
             return len(text)
-        self.dropping = False
+        self.held = None
+        if text.startswith(DROPPED):
+            self.held = "drop"
+            return len(text)
+        if text.startswith(DIVERTED):
+            print(text, end="", file=sys.__stderr__ or sys.stderr, flush=True)
+            self.held = "divert"
+            return len(text)
         return self.stream.write(text)
 
     def __getattr__(self, name):
@@ -60,9 +71,9 @@ class _Context(Context):
         self._set_root_attribute("aborted", True)
         if runner.feature is None:   # before the first feature: the reason is the whole story
             config.reporters = [r for r in config.reporters if not isinstance(r, AbstractSummaryReporter)]
-            print(reason, file=sys.stderr, flush=True)
+            report.say(str(reason))
         else:
-            print(f"ABORTED: {reason}", file=sys.stderr, flush=True)
+            report.say(f"ABORTED: {reason}")
 
 
 class Runner(BehaveRunner):

@@ -131,3 +131,20 @@ def test_allure_gets_categories_keyed_on_rule_names(tmp_path):
     [result] = [json.loads(p.read_text()) for p in allure.glob("*-result.json")]
     assert re.fullmatch(gap["messageRegex"], result["statusDetails"]["message"])
     assert "failed" in gap["matchedStatuses"]
+
+
+def test_behaves_own_notes_leave_stdout(capfd):
+    """print() writes a note, then its newline: both leave stdout; a hook's error goes to stderr."""
+    import io
+
+    from support.quiet_runner import _DropNotes
+
+    out = io.StringIO()
+    notes = _DropNotes(out)
+    for note in ("USING RUNNER: support.quiet_runner:Runner", "\nABORTED: By user.",
+                 "HOOK-ERROR in after_scenario: OSError: disk full"):
+        print("[", file=notes)
+        print(note, file=notes)
+        print("]", file=notes)
+    assert out.getvalue() == "[\n]\n" * 3
+    assert capfd.readouterr().err == "HOOK-ERROR in after_scenario: OSError: disk full\n"
