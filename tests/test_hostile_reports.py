@@ -102,30 +102,32 @@ def test_depth_is_clipped_without_recursion(depth):
     assert "nested deeper than" in tooltip or (tooltip.endswith(" chars)") and len(tooltip) <= timeline.CLIP)
 
 
-def test_a_hostile_backend_cannot_break_any_report(tmp_path, unused_port):
-    """Every scenario passes; every report is written in full (the page used to be 0 bytes, the JSON cut
-    short and the exit status 1 on a UnicodeEncodeError)."""
+@pytest.mark.parametrize("mode, status", [("hostile_text", "passed"), ("hostile_error", "failed")])
+def test_a_hostile_backend_cannot_break_any_report(mode, status, tmp_path, unused_port):
+    """Every report is written in full (the page used to be 0 bytes, the JSON cut short and the exit
+    status 1 on a UnicodeEncodeError though every scenario passed); with hostile_error the failure
+    message itself carries the hostile text."""
     page, junit, allure = tmp_path / "report.html", tmp_path / "junit", tmp_path / "allure"
-    with hostile("hostile_text", unused_port) as url:
+    with hostile(mode, unused_port) as url:
         run = run_behave("--tags=@chat", "-f", "json", "-f", "html-timeline", "-o", "-", "-o", str(page),
                          "-f", "allure_behave.formatter:AllureFormatter", "-o", str(allure),
                          "--junit", "--junit-directory", str(junit),
                          env={"RUN_MANUAL_TESTS": "1", "BACKEND_WS_URL": url}, timeout=120)
-    assert run.returncode == 0, run.output[-3000:]
-    assert "Traceback" not in run.output and "Error" not in run.output, run.output[-3000:]
+    assert (run.returncode == 0) == (status == "passed"), run.output[-3000:]
+    assert "Traceback" not in run.output and "Error:" not in run.output, run.output[-3000:]
 
     [feature] = json.loads(run.stdout)
-    assert [e["status"] for e in feature["elements"] if e["type"] == "scenario"] == ["passed"]
+    assert [e["status"] for e in feature["elements"] if e["type"] == "scenario"] == [status]
 
     shown = page.read_text(encoding="utf-8")
-    assert "1 passed · 0 failed" in shown
+    assert ("1 passed · 0 failed" if status == "passed" else "0 passed · 1 failed") in shown
     assert "\\ud83d" in shown and shown.count("</script>") == 1 and "pwned" in shown
 
     [suite] = [ET.parse(p).getroot() for p in junit.glob("*.xml")]
-    assert suite.get("failures") == "0" and suite.get("errors") == "0"
+    assert suite.get("failures") == ("0" if status == "passed" else "1") and suite.get("errors") == "0"
 
     [result] = [json.loads(p.read_text()) for p in allure.glob("*-result.json")]
-    assert result["status"] == "passed"
+    assert result["status"] == status
     timeline_file = next(allure / a["source"] for a in result["attachments"] if a["name"] == "timeline")
     assert "\\ud83d" in timeline_file.read_text(encoding="utf-8")
 
