@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
-from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -16,23 +13,12 @@ import pytest
 
 from support import html_report, report, rules, timeline
 from support.transcript import RECEIVED, Transcript
-from tests.behave_runner import ROOT, run_behave
+from tests.behave_runner import run_behave
+from tests.hostile import hostile
 
 SURROGATE = "\ud83d"          # the first half of 😀, as a backend that cuts text by UTF-16 code units sends it
 SCRIPT = "</script><script>document.title='pwned'</script>"
 PAGE_CAP = 5_000_000          # bytes: a report page must stay readable
-
-
-@contextmanager
-def hostile(mode: str, port: int):
-    proc = subprocess.Popen([sys.executable, "-m", "tests.hostile.server", mode, str(port)], cwd=ROOT,
-                            stdout=subprocess.PIPE, text=True)
-    try:
-        assert "serving" in proc.stdout.readline()
-        yield f"ws://127.0.0.1:{port}/chat/ws"
-    finally:
-        proc.kill()
-        proc.wait(10)
 
 
 def nested(depth: int) -> str:
