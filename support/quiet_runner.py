@@ -71,7 +71,8 @@ class _Context(Context):
         self._set_root_attribute("aborted", True)
         if runner.feature is None:   # before the first feature: the reason is the whole story
             config.reporters = [r for r in config.reporters if not isinstance(r, AbstractSummaryReporter)]
-            report.say(str(reason))
+            if not report.just_said(str(reason)):   # a hook may have said it already: once is enough
+                report.say(str(reason))
         else:
             report.say(f"ABORTED: {reason}")
 

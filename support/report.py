@@ -28,6 +28,9 @@ CLOSING_STEP = "the whole conversation keeps the protocol"
 Checked = list[tuple[Transcript, list[rules.Violation]]]
 
 
+_said = [""]   # the last note said
+
+
 def say(text: str) -> None:
     """A note for the person watching: the real stderr (behave captures sys.stderr inside steps, which
     would hide notes of passing steps), after whatever the formatter has written so far."""
@@ -35,6 +38,12 @@ def say(text: str) -> None:
         if out is not None:
             out.flush()
     print(text, file=sys.__stderr__ or sys.stderr, flush=True)
+    _said[0] = text
+
+
+def just_said(text: str) -> bool:
+    """Did the last note end with this text (a hook that said its reason before aborting)?"""
+    return bool(text) and _said[0].endswith(text)
 
 
 MACHINE_FORMATS = ("json", "json.pretty", "rerun")

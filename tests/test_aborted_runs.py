@@ -148,3 +148,21 @@ def test_behaves_own_notes_leave_stdout(capfd):
         print("]", file=notes)
     assert out.getvalue() == "[\n]\n" * 3
     assert capfd.readouterr().err == "HOOK-ERROR in after_scenario: OSError: disk full\n"
+
+
+def test_a_reason_said_by_the_hook_is_not_repeated(capfd):
+    from types import SimpleNamespace
+
+    from support import quiet_runner, report
+
+    class Runner:   # what the context reads of its runner
+        feature = None
+        config = SimpleNamespace(reporters=[])
+
+    runner = Runner()
+    context = quiet_runner._Context(runner)
+    config = runner.config
+    report.say("configuration error: timeout is wrong")
+    context.abort(reason="timeout is wrong")
+    assert capfd.readouterr().err == "configuration error: timeout is wrong\n"
+    assert quiet_runner.aborted_because(config) == "timeout is wrong"
