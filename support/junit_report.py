@@ -3,7 +3,8 @@
 - A scenario the suite skipped (no backend, no restart command, …) is a ``<skipped message="reason">``;
   scenarios left out by --tags stay out, as behave does (unless show_skipped).
 - A scenario an aborted run never reached is an ``<error type="RunAborted" message="reason">``: behave
-  lists it as "untested" with failures="0", which Jenkins and GitLab show as green.
+  lists it as "untested" with failures="0", which Jenkins and GitLab show as green. Scenarios the
+  run's --tags (or --name) left out are no part of it and stay out.
 """
 from __future__ import annotations
 
@@ -24,9 +25,12 @@ class JUnitReporter(BehaveJUnitReporter):
         super().__init__(config)
         self._show_skipped_always = self.show_skipped_always
 
+    def _not_reached(self, scenario) -> bool:
+        return scenario.status == Status.untested and _aborted(self.config) is not None
+
     def _shows(self, scenario) -> bool:
         return bool(getattr(scenario, "skip_reason", None)) or (
-            scenario.status == Status.untested and _aborted(self.config) is not None)
+            self._not_reached(scenario) and scenario.should_run(self.config))
 
     def feature(self, feature):
         self.show_skipped_always = self._show_skipped_always or any(self._shows(s) for s in feature.walk_scenarios())
@@ -36,6 +40,8 @@ class JUnitReporter(BehaveJUnitReporter):
             self.show_skipped_always = self._show_skipped_always
 
     def _process_scenario(self, scenario, report):
+        if self._not_reached(scenario) and not scenario.should_run(self.config):
+            return   # not selected: behave would list it untested, with no verdict
         self.show_skipped_always = self._show_skipped_always or self._shows(scenario)
         before = len(report.testcases)
         super()._process_scenario(scenario, report)
