@@ -368,7 +368,7 @@ def render_report(views: list[ScenarioView], title: str = "Chat WebSocket accept
             if v.feature_description:
                 body.append(f'<p class="feature-description">{e(v.feature_description)}</p>')
         body.append(scenario_html(v, i))
-    banner = (f'<div class="aborted" role="alert"><b>The run was aborted</b>: {e(timeline.mask(aborted))}. '
+    banner = (f'<div class="aborted" role="alert"><b>The run was aborted</b>: {e(timeline.mask(aborted.rstrip(".")))}. '
               "The scenarios it did not reach were not tested; this page is no verdict on the backend.</div>"
               if aborted else "")
     return f"""<!DOCTYPE html>
