@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -225,11 +226,23 @@ class Tally:
                 f"{load_results.fmt(p95)}")
 
 
-async def _report_progress(progress: Callable[[str], None], tally: Tally, start: float) -> None:
-    while True:
-        await asyncio.sleep(PROGRESS_EVERY)
-        if tally.finished < tally.count:   # the last line is the run's own, once it has ended
-            progress(tally.line(time.monotonic() - start))
+class _Progress:
+    """A line every PROGRESS_EVERY s from its own thread: judging a burst of finished conversations keeps the
+    step's loop busy for seconds, and the lines must not wait for it."""
+
+    def __init__(self, progress: Callable[[str], None], tally: Tally, start: float):
+        self.progress, self.tally, self.start = progress, tally, start
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="load-progress", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.stop.wait(PROGRESS_EVERY):
+            self.progress(self.tally.line(time.monotonic() - self.start))
+
+    def end(self) -> None:
+        self.stop.set()
+        self.thread.join(PROGRESS_EVERY)
 
 
 @dataclass
@@ -295,7 +308,7 @@ async def run_customers(settings, dialect, count: int, *, speech: bool = False, 
     """`count` customers chat at the same time: all connect (at most `connecting` handshakes in flight,
     as a listen backlog is finite), then all ask at once; each closes once answered and is judged then.
     After limit_s seconds the conversations still running are stopped and count as failed ("unfinished").
-    `progress` gets a line every PROGRESS_EVERY s and a last one at the end.
+    `progress` gets a line every PROGRESS_EVERY s (from another thread) and a last one at the end.
     Awaited from a step: each Session coroutine runs on the session helper's background loop."""
     customers = [Customer(i, f"customer {i}'s connection") for i in range(1, count + 1)]
     gate = asyncio.Semaphore(max(1, connecting))
@@ -331,7 +344,7 @@ async def run_customers(settings, dialect, count: int, *, speech: bool = False, 
         finish(c)
 
     tasks = [asyncio.ensure_future(one(c)) for c in customers]
-    ticker = asyncio.ensure_future(_report_progress(progress, tally, start)) if progress else None
+    ticker = _Progress(progress, tally, start) if progress else None
     try:
         done, pending = await asyncio.wait(tasks, timeout=limit_s) if tasks else (set(), set())
         for task in pending:
@@ -347,7 +360,7 @@ async def run_customers(settings, dialect, count: int, *, speech: bool = False, 
         for task in tasks:
             task.cancel()
         if ticker is not None:
-            ticker.cancel()
+            ticker.end()
     wall = time.monotonic() - start
     if not everyone_connected.is_set():
         phases["connecting"] = wall
