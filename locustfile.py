@@ -173,8 +173,8 @@ class ChatCustomer(User):
             self.conversation(self._unfinished(number, where, str(exc)), _ms_since(started))
             return
         except BaseException:   # Locust ended the run (GreenletExit) while the conversation was running
-            self.conversation(self._unfinished(number, where, "still running when the run ended"),
-                              _ms_since(started))
+            why = "still running when the run ended (and --stop-timeout, if given, ran out)"
+            self.conversation(self._unfinished(number, where, why), _ms_since(started))
             raise
         self.conversation(customer, customer.first("ws_session_duration") or _ms_since(started))
 

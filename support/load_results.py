@@ -117,9 +117,9 @@ class Results:
         shards = f" in {self.shards} shards" if self.shards > 1 else ""
         phases = ""
         if self.phases:
-            phases = (f" (connecting {self.phases.get('connecting', 0):.2f} s, then chatting "
-                      f"{self.phases.get('chatting', 0):.2f} s; rules checked in {self.phases.get('checking', 0):.2f} s "
-                      "of it)")
+            p = self.phases
+            phases = (f" (connecting {p.get('connecting', 0):.2f} s, then chatting {p.get('chatting', 0):.2f} s; "
+                      f"rules checked in {p.get('checking', 0):.2f} s of it)")
         return (f"load: {n} customers{shards}{' (answers read aloud)' if self.speech else ''}: {self.answered} "
                 f"answered in full, {n - self.answered} did not{unfinished}, {self.broken} broke a protocol rule "
                 f"({self.broken_share():.1f}%); wall {self.wall_s:.2f} s{phases}")
@@ -128,8 +128,8 @@ class Results:
         return 100.0 * self.broken / self.customers if self.customers else 0.0
 
     def lines(self) -> list[str]:
-        notes = ["    notices (informational, failing only with strict_events=true): "
-                 + ", ".join(f"{rule} ×{count}" for rule, count in sorted(self.notices.items()))] if self.notices else []
+        counted = ", ".join(f"{rule} ×{count}" for rule, count in sorted(self.notices.items()))
+        notes = [f"    notices (informational, failing only with strict_events=true): {counted}"] if counted else []
         return [self.head(), *table(self.summary()), *notes]
 
     def to_json(self) -> dict:
