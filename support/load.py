@@ -230,14 +230,16 @@ class _Progress:
     """A line every PROGRESS_EVERY s from its own thread: judging a burst of finished conversations keeps the
     step's loop busy for seconds, and the lines must not wait for it."""
 
-    def __init__(self, progress: Callable[[str], None], tally: Tally, start: float):
+    def __init__(self, progress: Callable[[str], None], tally: Tally, start: float, limit_s: float | None):
         self.progress, self.tally, self.start = progress, tally, start
+        # Bounded even if the run is abandoned without end() (an interrupt that never reaches its finally).
+        self.until = start + (limit_s + 60 if limit_s is not None else math.inf)
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, name="load-progress", daemon=True)
         self.thread.start()
 
     def _run(self) -> None:
-        while not self.stop.wait(PROGRESS_EVERY):
+        while not self.stop.wait(PROGRESS_EVERY) and time.monotonic() < self.until:
             self.progress(self.tally.line(time.monotonic() - self.start))
 
     def end(self) -> None:
@@ -344,18 +346,18 @@ async def run_customers(settings, dialect, count: int, *, speech: bool = False, 
         finish(c)
 
     tasks = [asyncio.ensure_future(one(c)) for c in customers]
-    ticker = _Progress(progress, tally, start) if progress else None
+    ticker = _Progress(progress, tally, start, limit_s) if progress else None
     try:
         done, pending = await asyncio.wait(tasks, timeout=limit_s) if tasks else (set(), set())
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
-        for c in customers:
-            if not c.judged:
-                finish(stopped(c, f"still running when the load run ended at its time limit of {limit_s:g} s"),
-                       final=False)
         for task in done:
             task.result()   # a fault in the runner itself is not a finding: raise it
+        for c in customers:
+            if not c.judged:   # only a run with a time limit leaves any
+                finish(stopped(c, f"still running when the load run ended at its time limit of {limit_s:g} s"),
+                       final=False)
     finally:
         for task in tasks:
             task.cancel()
