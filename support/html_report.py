@@ -16,7 +16,7 @@ from typing import Any
 
 from behave.formatter.base import Formatter
 
-from support import rules, timeline
+from support import load_results, rules, timeline
 from support.report import say
 from support.timeline import Broken, Lane, Latency
 
@@ -204,14 +204,41 @@ def _secs(value: float | None) -> str:
     return "—" if value is None else f"{value:.3f} s"
 
 
+def load_html(v: ScenarioView) -> tuple[str, str]:
+    """A load scenario's results (its .load.json beside the transcript): the customers that actually ran and
+    the broken share for the summary line, the percentiles for the body; ("", "") for other scenarios."""
+    path = Path(v.transcripts_path)
+    try:
+        r = load_results.read(path.with_name(path.stem + ".load.json")) if v.transcripts_path else None
+    except ValueError:
+        r = None
+    if r is None:
+        return "", ""
+    bad = r.broken or r.answered < r.customers
+    unfinished = f" ({r.unfinished} unfinished)" if r.unfinished else ""
+    line = (f'<span class="load" style="margin-left:10px;{"color:#b71c1c;font-weight:600" if bad else ""}">'
+            f"load: {r.customers} customers · {r.answered} answered in full{unfinished} · {r.broken} of "
+            f"{r.customers} broke a protocol rule ({r.broken_share():.1f}%)</span>")
+    summary = r.summary()
+    rows = "".join(f"<tr><td>{e(name)}</td><td>{summary[name]['count']}</td>"
+                   + "".join(f"<td>{e(load_results.fmt(summary[name][k]))}</td>" for k in load_results.STATS) + "</tr>"
+                   for name in load_results.TRENDS if summary[name]["count"])
+    rules = ", ".join(f"[{e(rule)}] on {n}" for rule, n in sorted(r.broken_rules.items(), key=lambda kv: -kv[1]))
+    body = ('<table class="latency load"><tr><th>metric</th><th>count</th>'
+            + "".join(f"<th>{k}</th>" for k in load_results.STATS) + f"</tr>{rows}</table>"
+            + (f'<div class="load-broken">conversations that broke a rule: {rules}</div>' if rules else ""))
+    return line, body
+
+
 def scenario_html(v: ScenarioView, index: int, interactive: bool = True) -> str:
     tags = " ".join(f'<span class="tag">@{e(t)}</span>' for t in v.tags)
+    load_line, load_body = load_html(v)
     parts = [f'<section class="scenario {v.status}" id="s{index}" data-status="{v.status}" '
              f'data-feature="{e(v.feature)}" data-tags="{e(" ".join(v.tags))}">',
              f'<details{" open" if v.status == "failed" or not interactive else ""}><summary>'
              f'<h3><span class="badge {v.status}">{v.status}</span> {e(v.keyword)}: {e(v.name)}'
-             f' <span class="dur">{v.duration:.2f} s</span></h3> <span class="tags">{tags}</span></summary>',
-             '<ol class="steps">']
+             f' <span class="dur">{v.duration:.2f} s</span></h3> <span class="tags">{tags}</span>{load_line}</summary>',
+             load_body, '<ol class="steps">']
     for s in v.steps:
         parts.append(f'<li class="step {s.status}"><b>{e(s.keyword)}</b> {e(s.text)} '
                      f'<span class="st">{e(s.raw_status)}</span></li>')
