@@ -158,12 +158,22 @@ class World:
         """Wait until a reply has visibly started: a few chunks of the kind (text, or audio for a reply read
         aloud), so a stop lands mid-stream."""
         session = session or self.me
-        await session.wait_for(lambda tr: len(tr.of_kind(kind, request=request)) >= chunks
-                               or tr.request_finished(request),
-                               f"{chunks} {self.wire_name(kind)} of request {request} (the reply to be streaming)")
+        await self.wait_progressing(lambda tr: len(tr.of_kind(kind, request=request)) >= chunks
+                                    or tr.request_finished(request),
+                                    f"{chunks} {self.wire_name(kind)} of request {request} (the reply to be streaming)",
+                                    session)
         assert not session.transcript.request_finished(request), (
             f"request {request} finished before it could be interrupted; use a longer long_prompt:\n"
             f"{session.transcript.dump()}")
+
+    async def wait_progressing(self, predicate, what: str, session: Session):
+        """Wait for predicate while frames keep arriving: `timeout` bounds each silence, not the whole wait
+        (the audio of a long answer read aloud may follow all of its text)."""
+        while True:
+            seen = len(session.transcript)
+            found = await session.wait_for(lambda tr: predicate(tr) or len(tr) > seen, what)
+            if predicate(session.transcript):
+                return found
 
     async def wait_cancelled(self, request: int, session: Session | None = None):
         """The cancelled event of a request, in time (error_timeout); fails at once if the request finished
