@@ -52,6 +52,16 @@ def test_an_example_row_must_select_one_example(monkeypatch):
     assert len([m for m in fault_matrix.uncovered() if m.startswith("@bad_token:")]) == 6
 
 
+def test_a_run_is_alone_when_one_scenario_ran_and_the_others_were_skipped():
+    def summary(line):
+        return fault_matrix.Run(1, f"...\n{line}\n3 steps passed", 0.0, [])
+    assert fault_matrix.ran_alone(summary("0 scenarios passed, 1 failed, 43 skipped"))
+    assert fault_matrix.ran_alone(summary("0 scenarios passed, 0 failed, 1 error, 43 skipped"))
+    assert not fault_matrix.ran_alone(summary("0 scenarios passed, 2 failed, 42 skipped"))
+    assert not fault_matrix.ran_alone(summary("1 scenario passed, 1 failed, 42 skipped"))
+    assert not fault_matrix.ran_alone(summary("0 scenarios passed, 0 failed, 44 skipped"))
+
+
 def test_the_clean_backend_passes_the_whole_suite():
     run = run_suite()
     assert run.returncode == 0, run.output[-4000:]
