@@ -54,6 +54,7 @@ ROWS = [
     Row("tts_error_without_completed", "@spoken_answer", "[tts_error_then_completed]"),
     Row("audio_count_mismatch", "@spoken_answer", "[audio_chunk_count_matches]"),
     Row("read_aloud_writes_text", "@read_aloud", "text was written for a speech-only request"),
+    Row("read_aloud_silent", "@read_aloud", "no audio for a speech-only request"),
     Row("tool_result_before_call", "@tool_call", "[tool_result_after_call]"),
     Row("tool_result_unknown_call", "@tool_call", "no tool_start with that id"),
     Row("double_tool_result", "@tool_call", "a second tool_result"),

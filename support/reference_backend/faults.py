@@ -340,6 +340,17 @@ class ReadAloudWritesText(OnKind):
         return [Out("text_chunk", {"text": "A new answer nobody asked for.", "chunk_index": 1}), Out("text_completed")]
 
 
+@fault("read_aloud_silent", "sends no audio when asked to read an earlier answer aloud")
+class ReadAloudSilent(Fault):
+    def __init__(self):
+        self.reading = False
+
+    def outgoing(self, conn, out):
+        if out.kind == "working":
+            self.reading = out.fields.get("request_type") == "tts"
+        return [] if self.reading and out.kind == "audio_chunk" else [out]
+
+
 # -- tools (§6) -------------------------------------------------------------------------------------
 
 @fault("tool_result_before_call", "sends the tool result before its tool_start")
