@@ -1,10 +1,11 @@
 @auth @security
 Feature: Only signed-in customers are served
-  Every connection must carry a valid sign-in token. A connection without one is turned away
-  and gets no work done: no answer to a keepalive, no "working" notice, no reply.
-  Turning away may happen before the connection opens or right after; both are fine.
-  The other modes of the connection (proactive, realtime) speak their own language once
-  connected; for them what is checked is who gets in.
+  The assistant serves a connection only when it carries a valid sign-in token. A connection
+  without one is turned away and nothing is done for it: no reply of any kind, not even to a check
+  that the connection is alive, and no sign that an answer is being prepared. Turning away may
+  happen before the connection opens or right after; both are fine. The other modes of the
+  connection (proactive, realtime) speak their own language once connected; for them what is
+  checked is who gets in.
 
   @bad_token
   Scenario Outline: A connection with <token> is turned away
@@ -18,8 +19,8 @@ Feature: Only signed-in customers are served
       | a garbled token                      |
       | an expired token                     |
       | a token signed with the wrong secret |
-      | an unsigned token                    |
-      | a token that names no customer       |
+      | a token with no signature            |
+      | a token that does not say who I am   |
 
   @bad_token_in_mode
   Scenario Outline: The <mode> mode also turns away <token>
@@ -36,14 +37,14 @@ Feature: Only signed-in customers are served
 
   @transport
   Scenario Outline: A valid token sent <place> works
-    Given I am connected to the chat backend with my token <place>
+    Given I am connected to the assistant with my token <place>
     When I ask a question
     Then the answer is complete and not empty
 
     Examples:
-      | place                  |
-      | in the web address     |
-      | beside the web address |
+      | place                                          |
+      | in the web address                             |
+      | in the sign-in field of the connection request |
 
   @mode_admission
   Scenario Outline: The <mode> mode lets in a valid token

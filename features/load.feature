@@ -1,7 +1,9 @@
 @load
 Feature: Many customers chat at the same time
-  Under load every customer still gets a complete answer quickly, and every conversation keeps
-  the same promises as a single one. Not part of a plain run: run it with --tags=@load.
+  When many customers chat with the assistant at the same time, every one of them still gets a
+  complete answer and sees the first words quickly (hears the first sounds quickly, when answers
+  are read aloud), and every conversation keeps the same promises as a single one. Not part of a
+  plain run: run it with --tags=@load.
   The numbers below are the product's targets; a team may change them for a run with settings
   (load_customers, load_percentile, load_first_text_ms, load_first_audio_ms) without editing this file.
 

@@ -17,7 +17,7 @@ async def step_connect_mode_bad(context, mode, token):
     await context.world.try_to_connect(token, mode)
 
 
-@given("I am connected to the chat backend with my token {place:TokenPlace}")
+@given("I am connected to the assistant with my token {place:TokenPlace}")
 async def step_connected_via(context, place):
     """Connect with a valid token sent as ?token= in the web address, or as an Authorization header."""
     await context.world.connect(transport=place)

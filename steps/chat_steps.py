@@ -2,6 +2,8 @@
 from behave import given, then, when
 from hamcrest import assert_that, greater_than_or_equal_to
 
+from support.matchers import keeps_rule
+
 
 @when("I ask a question")
 async def step_ask(context):
@@ -24,6 +26,13 @@ async def step_several_pieces(context):
 async def step_complete(context):
     """Both completion flags arrived, text_completed among them, and the reply text is not empty."""
     await context.world.assert_answered_in_full()
+
+
+@then("the pieces together are the whole answer")
+async def step_pieces_whole(context):
+    """The text chunks joined equal the full answer the backend reports (text_generation_completed)."""
+    await context.world.finished_reply()
+    assert_that(context.world.transcript, keeps_rule("text_matches_full_response"))
 
 
 @given("I have asked for a long answer")

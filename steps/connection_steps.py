@@ -6,15 +6,15 @@ from support import phrases  # noqa: F401 - registers the parameter types
 from support.matchers import keeps_rules
 
 
-@given("I am connected to the chat backend")
+@given("I am connected to the assistant")
 async def step_connected(context):
     """Connect with a valid token and complete the ready handshake."""
     await context.world.connect()
 
 
-@then("the {rules:OrderRules} events arrive in the right order")
+@then("the {rules:OrderRules} arrives in the right order")
 async def step_events_in_order(context, rules):
-    """The request finished and the named group of rules (text, speech, tool, stopping) holds."""
+    """The request finished and the order rules of the written answer, the speech or the tool use hold."""
     await context.world.finished_reply()
     assert_that(context.world.transcript, keeps_rules(rules))
 

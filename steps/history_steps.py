@@ -60,7 +60,7 @@ async def step_same_chat(context):
                                                   f"{world.chat_id!r}:\n{world.transcript.dump()}")
 
 
-@then("the backend says it could not find that chat")
+@then("the assistant says it could not find that chat")
 async def step_database_error(context):
     """An error with stage 'database' arrived for the request, and the request still finished."""
     world = context.world
@@ -70,7 +70,7 @@ async def step_database_error(context):
     world.transcript.expect(errors[0])
 
 
-@when("the backend restarts")
+@when("the assistant restarts")
 async def step_restart(context):
     """Restart the backend (the bundled one, or restart_command) and wait until it answers again."""
     await context.world.me.close()

@@ -3,7 +3,7 @@ from behave import given, then, when
 from hamcrest import assert_that, greater_than_or_equal_to
 
 from support import rules
-from support.matchers import audio_problem, keeps_rules
+from support.matchers import audio_problem, keeps_rule
 from support.rules import decode_audio
 
 
@@ -23,28 +23,36 @@ async def step_text_and_audio(context):
                     f"{world.wire_name(kind)} events of request {n}:\n{world.transcript.dump()}")
 
 
-@then("both the text and the speech say they are finished")
+@then("both the text and the speech say once that they are finished")
 async def step_both_flags(context):
-    """text_completed and tts_completed both arrived, and the speech rules hold."""
+    """text_completed and tts_completed arrived, one flag of each kind per request, and no tts_not_requested."""
     world = context.world
     n = await world.finished_reply()
-    assert_that(world.transcript, keeps_rules("speech"))
+    assert_that(world.transcript, keeps_rule("one_completion_flag_each", "speech_not_refused"))
     for kind in ("text_completed", "tts_completed"):
         assert world.transcript.first(kind, request=n), f"no {world.wire_name(kind)}:\n{world.transcript.dump()}"
 
 
 @then("the audio is real sound")
 async def step_real_sound(context):
-    """The audio chunks decode as the format tts_started declared."""
+    """Every audio chunk is valid base64, and together they decode as the format tts_started declared."""
     world = context.world
     n = await world.finished_reply()
+    assert_that(world.transcript, keeps_rule("audio_is_base64"))
     chunks = [decode_audio(e.fields.get("audio")) for e in world.transcript.of_kind("audio_chunk", request=n)]
     started = world.transcript.first("tts_started", request=n)
     problem = audio_problem(chunks, started.fields.get("format") if started else None)
     assert problem is None, f"the audio of request {n} is not sound: {problem}"
 
 
-@given("I have asked a question and got its answer")
+@then("the speech counts its pieces right")
+async def step_audio_count(context):
+    """audio_chunk_count, when the backend reports it, equals the audio chunks that arrived."""
+    await context.world.finished_reply()
+    assert_that(context.world.transcript, keeps_rule("audio_chunk_count_matches"))
+
+
+@given("I have asked a question and its answer was stored")
 async def step_have_answer(context):
     """Ask a question and keep the message id its answer was stored under."""
     world = context.world
@@ -61,7 +69,7 @@ async def step_read_aloud(context):
                             message_id=context.world.answer_id)
 
 
-@then("it is spoken and no new answer is written")
+@then("it is spoken to its end and no new answer is written")
 async def step_spoken_not_written(context):
     """Audio, text_not_requested and tts_completed arrived, and no text chunk."""
     world = context.world

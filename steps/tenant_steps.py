@@ -31,17 +31,23 @@ async def step_bob_writes_into_alices_chat(context, claimed):
     await world.wait_answer_or_close(n, session)
 
 
-@when("I ask a question claiming to be another customer")
-async def step_claim_other(context):
-    """Ask a question whose customer_id is another customer's."""
-    world = context.world
-    await world.wait_answer_or_close(await world.ask(context.settings.chat_prompt,
-                                                     customer_id=context.settings.other_customer_id))
+@given("{person:Person} is signed in")
+async def step_signed_in(context, person):
+    """The person connects with a valid token of their own customer number."""
+    await context.world.connect(person, customer_id=_customer_id(context.settings, person))
 
 
-@then("Bob is refused and gets nothing of Alice's chat")
+@when("{person:Person} asks a question claiming to be {claimed:Person}")
+async def step_claim_other(context, person, claimed):
+    """The person asks a question whose customer_id is the other person's."""
+    world, session = context.world, context.world.session(person)
+    n = await world.ask(context.settings.chat_prompt, session=session, customer_id=_customer_id(context.settings, claimed))
+    await world.wait_answer_or_close(n, session)
+
+
+@then("Bob is refused, nothing is stored in Alice's chat and Bob gets nothing of it")
 async def step_bob_refused(context):
-    """Bob's request was refused (error or close), no work was done and nothing was stored in Alice's chat."""
+    """No record naming Alice's chat reaches Bob, and his request was refused (error or close) with no work done."""
     world = context.world
     transcript = world.session(BOB).transcript
     leaked = [e for e in transcript.of_kind("db_operation_executed") if world.chat_id in str(e.raw)]
@@ -49,7 +55,13 @@ async def step_bob_refused(context):
     world.assert_refused(session=world.session(BOB), who="Bob")
 
 
-@then("I am refused and nothing is done for that question")
-async def step_i_am_refused(context):
-    """The request was refused (error or close) and no work was done for it."""
-    context.world.assert_refused()
+@then("{person:Person} is refused and nothing is done for that question")
+async def step_refused(context, person):
+    """The person's last request was refused (error or close) and no work was done for it."""
+    context.world.assert_refused(session=context.world.session(person), who=f"{person}'s question")
+
+
+@then("{person:Person}'s connection still responds")
+async def step_person_responds(context, person):
+    """A ping on the person's connection gets its pong."""
+    await context.world.ping(context.world.session(person))

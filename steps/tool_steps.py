@@ -11,9 +11,9 @@ def _calls(context, n):
             if wanted == "any" or e.fields.get("tool_name") == wanted]
 
 
-@when("I ask the assistant, in agent mode, a question that needs its tool")
+@when("I ask the assistant a question that needs its tool, with tools switched on")
 async def step_ask_agent(context):
-    """Send tools_prompt with agent mode on."""
+    """Send tools_prompt with agent mode on (ai_agent_enabled)."""
     await context.world.ask(context.settings.tools_prompt, agent=True)
 
 
@@ -29,11 +29,17 @@ async def step_calls_tool(context):
         f"your backend call it, and tool_name to the tool it calls (or 'any'):\n{world.transcript.dump()}")
 
 
-@then("the tool results match their calls")
-async def step_results_match_calls(context):
-    """Each result follows its own call, at most once; with require_tool_results, every call gets one (§6)."""
+@then("each tool result comes once, after the call it answers")
+async def step_results_follow_calls(context):
+    """Each tool_result follows the tool_start with its call_id, at most once per call (§6)."""
     await context.world.finished_reply()
     assert_that(context.world.transcript, keeps_rule("tool_result_after_call"))
+
+
+@then("every tool call gets its result, unless the settings say the tools report none")
+async def step_every_call_answered(context):
+    """Every tool_start gets its tool_result, unless require_tool_results=false (tools run inside the model)."""
+    await context.world.finished_reply()
     if context.settings.require_tool_results:
         assert_that(context.world.transcript, keeps_rule("tool_calls_have_results"))
 

@@ -15,13 +15,14 @@ TOKENS = {  # phrase -> support.tokens kind
     "a garbled token": "malformed",
     "an expired token": "expired",
     "a token signed with the wrong secret": "wrong_secret",
-    "an unsigned token": "alg_none",
-    "a token that names no customer": "missing_id",
+    "a token with no signature": "alg_none",
+    "a token that does not say who I am": "missing_id",
 }
 MODES = {"proactive": "proactive", "realtime": "realtime"}
-TOKEN_PLACES = {"in the web address": "query", "beside the web address": "header"}   # ?token= or a header
+TOKEN_PLACES = {"in the web address": "query",                                # ?token=
+                "in the sign-in field of the connection request": "header"}   # Authorization: Bearer
 CUSTOMER_NUMBERS = {"a word": "abc", "a negative number": -1, "zero": 0, "empty": "", "missing": DROP}
-ORDER_RULES = {"text": "text", "speech": "speech", "tool": "tool", "stopping": "cancel"}   # matchers.RULE_GROUPS
+ORDER_RULES = {"written answer": "text", "spoken answer": "speech", "answer with its tool": "tool"}   # matchers.RULE_GROUPS
 PEOPLE = ("Alice", "Bob")   # Alice is the suite's customer (customer_id), Bob the other one (other_customer_id)
 
 register_type(

@@ -25,7 +25,7 @@ class World:
     sessions: dict[str, Session] = field(default_factory=dict)
     # What a scenario remembers between steps.
     provoked: Entry | None = None        # the frame a bad-input step sent; its answer is awaited after it
-    ping_sent: Entry | None = None       # the keepalive sent while an answer streams
+    ping_sent: Entry | None = None       # the ping sent while an answer streams
     stopped: list[int] = field(default_factory=list)   # requests the scenario cancelled
     chat_id: str | None = None           # the chat the first answer was stored in
     chat_id_again: str | None = None     # the chat a later answer was stored in
@@ -137,26 +137,50 @@ class World:
         found = await session.wait_for(lambda tr: tr.first("pong", after=sent.seq) or (allow_close and tr.closed()), what)
         return found if found.kind == "pong" else None
 
+    async def assert_keeps_working(self, after: Entry, session: Session | None = None) -> None:
+        """After a frame the backend may refuse (§9): the connection is open, a ping gets its pong and a next
+        question is answered in full. An error answering the frame is allowed."""
+        session = session or self.me
+        await self.ping(session, allow_close=True)
+        closed = session.transcript.closed()
+        assert closed is None, (f"the backend closed the connection after {after.label} #{after.seq}: "
+                                f"{closed.fields.get('detail')}:\n{session.transcript.dump()}")
+        self.accept_errors(after=after.seq, session=session)   # the pong came after any answer to the frame
+        await self.assert_answered_in_full(await self.ask(self.settings.chat_prompt, session=session), session)
+
     def wire_name(self, kind: str) -> str:
         spec = self.dialect.events.get(kind)
         return spec.wire_name if spec else kind
 
     # -- streaming and stopping ---------------------------------------------------------------------
-    async def wait_streaming(self, request: int, chunks: int = 2, session: Session | None = None) -> None:
-        """Wait until a reply has visibly started: a few text chunks, so a stop lands mid-stream."""
+    async def wait_streaming(self, request: int, chunks: int = 2, kind: str = "text_chunk",
+                             session: Session | None = None) -> None:
+        """Wait until a reply has visibly started: a few chunks of the kind (text, or audio for a reply read
+        aloud), so a stop lands mid-stream."""
         session = session or self.me
-        await session.wait_for(lambda tr: len(tr.of_kind("text_chunk", request=request)) >= chunks
-                               or tr.request_finished(request),
-                               f"{chunks} text chunks of request {request} (the reply to be streaming)")
+        await self.wait_progressing(lambda tr: len(tr.of_kind(kind, request=request)) >= chunks
+                                    or tr.request_finished(request),
+                                    f"{chunks} {self.wire_name(kind)} of request {request} (the reply to be streaming)",
+                                    session)
         assert not session.transcript.request_finished(request), (
             f"request {request} finished before it could be interrupted; use a longer long_prompt:\n"
             f"{session.transcript.dump()}")
 
+    async def wait_progressing(self, predicate, what: str, session: Session):
+        """Wait for predicate while frames keep arriving: `timeout` bounds each silence, not the whole wait
+        (the audio of a long answer read aloud may follow all of its text)."""
+        while True:
+            seen = len(session.transcript)
+            found = await session.wait_for(lambda tr: predicate(tr) or len(tr) > seen, what)
+            if predicate(session.transcript):
+                return found
+
     async def wait_cancelled(self, request: int, session: Session | None = None):
-        """The cancelled event of a request; fails at once if the request finished without one."""
+        """The cancelled event of a request, in time (error_timeout); fails at once if the request finished
+        without one."""
         session = session or self.me
         found = await session.wait_for(lambda tr: tr.first("cancelled", request=request) or tr.request_finished(request),
-                                       f"cancelled for request {request}")
+                                       f"cancelled for request {request}", self.settings.error_timeout)
         sent = session.transcript.sent("cancel")
         assert getattr(found, "kind", None) == "cancelled", (
             f"request {request} ran to its end without cancelled; cancel sent at t={sent[-1].t:.3f} s:\n"

@@ -13,7 +13,7 @@ PRODUCTION_SETTINGS = ("tools_prompt=search the web for the weather in Paris", "
 DEFECTS = {
     ("@cross_chat", "claiming to be Bob"): "Bob's question was stored in Alice's chat",
     ("@cross_chat", "claiming to be Alice"): "Bob's question was stored in Alice's chat",
-    ("@claim_other", ""): "the question was not refused",
+    ("@claim_other", ""): "Bob's question was not refused",
     ("@blank_text", ""): "waiting for error answering",
     ("@impossible_customer", "a word"): "waiting for error answering",
     ("@impossible_customer", "a negative number"): "waiting for error answering",

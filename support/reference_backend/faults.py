@@ -2,7 +2,8 @@
 
 The server's happy path reads as the protocol and knows no fault. A fault is registered here
 once, with what the broken backend does, as a transformation of
-  - the token at the handshake (``handshake``: accept what a correct backend refuses),
+  - the token at the handshake (``credentials``: where it was read from; ``handshake``: accept what a
+    correct backend refuses, or refuse what it accepts),
   - each incoming client frame (``incoming``: drop it, change it, or answer it itself), or
   - each outgoing event (``outgoing``: drop, change, reorder, add, or stall/abort/close).
 ``--fault NAME`` (repeatable) switches one on; the fault matrix in tests/ proves the suite catches
@@ -10,9 +11,11 @@ every one. A fault object lives per connection, so it may keep state (counts, he
 """
 from __future__ import annotations
 
+import base64
 import json
 import time
 import uuid
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,6 +56,10 @@ class Fault:
 
     name = ""
     description = ""
+
+    def credentials(self, token: str | None, header: bool) -> str | None:
+        """The token as read: from the Authorization header (header=True) or from ?token=."""
+        return token
 
     def handshake(self, options, token: str | None, mode: str) -> str | None:
         return token
@@ -265,6 +272,18 @@ class DropMidReply(OnKind):
         return [out, Abort()] if out.fields.get("chunk_index") == 3 else [out]
 
 
+@fault("answers_lost_under_load", "with more than 3 customers connected at once, answers come without their text")
+class AnswersLostUnderLoad(Fault):
+    connected: weakref.WeakSet = weakref.WeakSet()   # the process's connections that have sent something
+    crowd = 3
+
+    def outgoing(self, conn, out):
+        self.connected.add(conn)
+        if out.kind == "text_chunk" and sum(c.ws.close_code is None for c in list(self.connected)) > self.crowd:
+            return []
+        return [out]
+
+
 # -- speech (§5) ----------------------------------------------------------------------------------
 
 @fault("no_tts_completed", "never sends tts_completed when speech was asked for")
@@ -313,6 +332,25 @@ class AudioCountMismatch(OnKind):
         return [out]
 
 
+@fault("read_aloud_writes_text", "writes a new answer when asked to read an earlier one aloud")
+class ReadAloudWritesText(OnKind):
+    kind = "text_not_requested"   # sent only by a speech-only request
+
+    def change(self, out):
+        return [Out("text_chunk", {"text": "A new answer nobody asked for.", "chunk_index": 1}), Out("text_completed")]
+
+
+@fault("read_aloud_silent", "sends no audio when asked to read an earlier answer aloud")
+class ReadAloudSilent(Fault):
+    def __init__(self):
+        self.reading = False
+
+    def outgoing(self, conn, out):
+        if out.kind == "working":
+            self.reading = out.fields.get("request_type") == "tts"
+        return [] if self.reading and out.kind == "audio_chunk" else [out]
+
+
 # -- tools (§6) -------------------------------------------------------------------------------------
 
 @fault("tool_result_before_call", "sends the tool result before its tool_start")
@@ -352,6 +390,29 @@ class ToolWithoutResult(OnKind):
     kind = "tool_result"
 
 
+@fault("tool_answer_dropped", "after calling a tool, sends no text: the answer is empty")
+class ToolAnswerDropped(Fault):
+    def __init__(self):
+        self.tool_called = False
+
+    def outgoing(self, conn, out):
+        if out.kind in ("working", "tool_start"):
+            self.tool_called = out.kind == "tool_start"
+        return [] if self.tool_called and out.kind == "text_chunk" else [out]
+
+
+@fault("image_not_decodable", "cuts the image tool's picture short: its bytes do not decode")
+class ImageNotDecodable(OnKind):
+    kind = "tool_result"
+
+    def change(self, out):
+        result = out.fields.get("result")
+        if isinstance(result, dict) and isinstance(result.get("image_base64"), str):
+            png = base64.b64decode(result["image_base64"])
+            out.fields["result"] = {**result, "image_base64": base64.b64encode(png[:len(png) // 2]).decode()}
+        return [out]
+
+
 # -- chat history (§7) ---------------------------------------------------------------------------------
 
 @fault("history_id_not_reused", "starts a new chat for every request, ignoring the id sent back")
@@ -370,6 +431,35 @@ class UnknownChatSilent(OnKind):
         return [] if out.fields.get("stage") == "database" else [out]
 
 
+class ForgetsChats(Fault):
+    """Continues only the chats it remembers storing; any other chat id starts a new chat."""
+
+    remembered: set
+
+    def outgoing(self, conn, out):
+        record = out.fields.get("record") if out.kind == "db_operation_executed" else None
+        if isinstance(record, dict):
+            self.remembered.add(record.get("session_id"))
+        return [out]
+
+    def incoming(self, conn, data):
+        user_input = data.get("user_input") if isinstance(data, dict) else None
+        if isinstance(user_input, dict) and user_input.get("session_id") not in self.remembered:
+            user_input.pop("session_id", None)
+        return data, []
+
+
+@fault("chats_bound_to_connection", "continues a chat only on the connection that opened it")
+class ChatsBoundToConnection(ForgetsChats):
+    def __init__(self):
+        self.remembered = set()
+
+
+@fault("chats_lost_on_restart", "forgets every chat when it restarts (keeps chats in memory)")
+class ChatsLostOnRestart(ForgetsChats):
+    remembered = set()   # the process's memory: it goes with the process
+
+
 # -- cancellation (§8) -------------------------------------------------------------------------------------
 
 def _is_cancel(conn, data) -> bool:
@@ -382,7 +472,7 @@ class CancelIgnored(Fault):
         return (None, []) if _is_cancel(conn, data) else (data, [])
 
 
-@fault("stream_after_cancelled", "sends cancelled but keeps streaming text")
+@fault("stream_after_cancelled", "sends cancelled but keeps streaming the answer (its text, or its audio)")
 class StreamAfterCancelled(Fault):
     def incoming(self, conn, data):
         if _is_cancel(conn, data) and conn.workflow is not None:
@@ -410,6 +500,41 @@ class StoreCancelled(OnKind):
     def change(self, out):
         record = {"user_message_id": 0, "ai_message_id": 0, "session_id": str(uuid.uuid4())}
         return [out, Out("db_operation_executed", {"record": record})]
+
+
+@fault("cancel_ignored_while_speaking", "ignores a stop while it reads an answer aloud")
+class CancelIgnoredWhileSpeaking(Fault):
+    def __init__(self):
+        self.speaking = False
+
+    def outgoing(self, conn, out):
+        if out.kind in ("tts_started", "tts_completed", "tts_error"):
+            self.speaking = out.kind == "tts_started"
+        return [out]
+
+    def incoming(self, conn, data):
+        return (None, []) if self.speaking and _is_cancel(conn, data) else (data, [])
+
+
+@fault("cancel_once", "obeys the first stop on a connection and ignores every later one")
+class CancelOnce(Fault):
+    def __init__(self):
+        self.stops = 0
+
+    def incoming(self, conn, data):
+        if _is_cancel(conn, data) and conn.workflow is not None:
+            self.stops += 1
+            if self.stops > 1:
+                return None, []
+        return data, []
+
+
+@fault("cancel_idle_answered", "answers a stop with nothing running as if it had stopped something (cancelled)")
+class CancelIdleAnswered(Fault):
+    def incoming(self, conn, data):
+        if _is_cancel(conn, data) and conn.workflow is None:
+            return None, [Out("cancelled", {})]
+        return data, []
 
 
 # -- authentication and tenants (§2) -----------------------------------------------------------------------
@@ -452,6 +577,49 @@ class AcceptMissingId(Fault):
 class ModesWithoutToken(Fault):
     def handshake(self, options, token, mode):
         return _resign(options, {"id": 0, "exp": int(time.time()) + 3600}) if mode != "chat" else token
+
+
+def _anyone(options) -> str:
+    return _resign(options, {"id": 0, "exp": int(time.time()) + 3600})
+
+
+@fault("accept_no_token", "lets a connection without a token in (as customer 0)")
+class AcceptNoToken(Fault):
+    def handshake(self, options, token, mode):
+        return token or _anyone(options)
+
+
+@fault("accept_garbled_token", "lets a token that is no JWT at all in (as customer 0)")
+class AcceptGarbledToken(Fault):
+    def handshake(self, options, token, mode):
+        return _anyone(options) if token and _claims(token) is None else token
+
+
+@fault("accept_wrong_secret", "does not check the signature: a token signed with another secret gets in")
+class AcceptWrongSecret(Fault):
+    def handshake(self, options, token, mode):
+        claims = _claims(token) if token else None
+        if claims is None or jwt.get_unverified_header(token).get("alg") == "none":
+            return token
+        return _resign(options, claims)   # still refused when expired or without an id: only the signature is skipped
+
+
+@fault("header_token_ignored", "reads the token only from ?token=, ignoring the Authorization header")
+class HeaderTokenIgnored(Fault):
+    def credentials(self, token, header):
+        return None if header else token
+
+
+@fault("query_token_ignored", "reads the token only from the Authorization header, ignoring ?token=")
+class QueryTokenIgnored(Fault):
+    def credentials(self, token, header):
+        return token if header else None
+
+
+@fault("modes_refuse_valid", "turns ?mode=proactive and ?mode=realtime away even with a valid token")
+class ModesRefuseValid(Fault):
+    def handshake(self, options, token, mode):
+        return None if mode != "chat" else token
 
 
 @fault("cross_tenant", "trusts customer_id and chat ids from the payload instead of the token")
@@ -512,6 +680,29 @@ class CustomerIdUnchecked(Fault):
         if isinstance(data, dict):
             data.pop("customer_id", None)
         return data, []
+
+
+@fault("unnamed_customer_refused", "refuses a question whose customer_id is 0, \"\" or absent instead of serving the token's customer")
+class UnnamedCustomerRefused(Fault):
+    def incoming(self, conn, data):
+        customer = data.get("customer_id") if isinstance(data, dict) else None
+        unnamed = customer is None or customer == "" or (type(customer) is int and customer == 0)
+        if isinstance(data, dict) and isinstance(data.get("user_input"), dict) and unnamed:
+            return None, [Out("error", {"stage": "validation", "message": "customer_id required"})]
+        return data, []
+
+
+@fault("binary_closes", "closes the connection (1003) on a frame that is not text")
+class BinaryCloses(Fault):
+    def incoming(self, conn, data):
+        return (None, [Close(1003, "Binary frames are not supported")]) if isinstance(data, bytes) else (data, [])
+
+
+@fault("large_question_closes", "closes the connection (1009) on a frame over 1 MB, though it declares no size limit")
+class LargeQuestionCloses(Fault):
+    def incoming(self, conn, data):
+        too_big = isinstance(data, (str, bytes)) and len(data) > 2**20
+        return (None, [Close(1009, "Message too big")]) if too_big else (data, [])
 
 
 @fault("pong_blocked_while_streaming", "answers ping only after the running reply has finished")

@@ -16,13 +16,14 @@ _FILLER = ("The keeper climbed the stairs as the evening light faded over the wa
 
 
 def reply_for(prompt: str) -> str:
-    """Short prompts get a short answer; prompts asking for something long get ~1,200 words: long by length,
-    not by delay, so a stop lands mid-answer even when chunks follow each other within a millisecond."""
+    """Short prompts get a short answer; prompts asking for something long get ~370 words: long by length,
+    not by delay, so a stop lands mid-answer (mid-text, or mid-speech: the audio follows the text) even when
+    chunks follow each other within a millisecond, and short enough that reaching its audio takes not long."""
     head = prompt[:READ_CHARS]
     words = head.split()   # a 2 MB prompt is answered like any other, without echoing it
     topic = " ".join(w[:40] for w in words[:8]) if words else "nothing"
     if LONG_WORDS.search(head):
-        return (f"Here is a long answer to: {topic}. " + _FILLER * 40)[:MAX_REPLY_CHARS]
+        return (f"Here is a long answer to: {topic}. " + _FILLER * 12)[:MAX_REPLY_CHARS]
     return f"Hello there, friend! You asked: {topic}."
 
 

@@ -80,7 +80,7 @@ class Request:
     chat_id: str | None
     request_type: str
     message_id: object = None             # speech-only requests: the stored answer to read aloud
-    committed: bool = False               # stored: too late to cancel
+    committed: bool = False               # being stored: too late to cancel (speech can still be stopped, §8)
 
 
 class Unauthorized(Exception):
@@ -90,11 +90,11 @@ class Unauthorized(Exception):
 def authenticate(options: Options, headers, path: str) -> int:
     """The customer id of a valid token (header first, then query), or Unauthorized."""
     auth = headers.get("Authorization", "")
-    token = auth[7:].strip() if auth.lower().startswith("bearer ") else None
-    if not token:
-        token = (parse_qs(urlparse(path).query).get("token") or [None])[0]
-    for name in options.faults:   # a broken backend may accept what this one refuses
-        token = FAULTS[name]().handshake(options, token, mode_of(path))
+    header = auth[7:].strip() if auth.lower().startswith("bearer ") else None
+    token = header or (parse_qs(urlparse(path).query).get("token") or [None])[0]
+    for name in options.faults:   # a broken backend may accept what this one refuses, or refuse what it accepts
+        fault = FAULTS[name]()
+        token = fault.handshake(options, fault.credentials(token, header=bool(header)), mode_of(path))
     if not token:
         raise Unauthorized("no token")
     try:
@@ -239,10 +239,10 @@ class Connection:
             await self.emit("error", stage="internal", message="Internal error while handling the frame")
 
     async def handle_frame(self, frame: str | bytes) -> None:
-        if isinstance(frame, bytes):
-            return   # ignored, as production does (§9 MAY)
         if await self.filtered(frame) is None:
             return
+        if isinstance(frame, bytes):
+            return   # ignored, as production does (§9 MAY)
         try:
             data = json.loads(frame)
         except (ValueError, RecursionError):   # RecursionError: nested deeper than the parser goes
@@ -360,9 +360,9 @@ class Connection:
             await self.emit("text_chunk", text=piece, chunk_index=index)
             await self.pause()
         await self.emit("text_generation_completed", full_response=text)
-        r.committed = True
-        if r.speech:   # buffered speech, as production: the audio follows the text (§5 MAY)
+        if r.speech:   # buffered speech, as production: the audio follows the text (§5 MAY); a stop still lands
             await self.speak(r, chunks)
+        r.committed = True
         await self.store_reply(r, text)
         await self.emit("text_completed")
         if not r.speech:
