@@ -18,8 +18,7 @@ def step_each_answered_or_refused(context):
 
 @then("after each the connection stayed open, responded, and answered a next question in full")
 def step_connection_lived_on(context):
-    """No frame was answered by a close; after each, a ping got its pong, a next question was answered in full,
-    and the whole-conversation rules held."""
+    """No frame was answered by a close; then a ping got its pong, a next question its full answer; every rule held."""
     explore.assert_no_findings(context, about_the_answer=False)
 
 
@@ -31,5 +30,5 @@ def step_hold_conversations(context):
 
 @then("every conversation kept every promise, and every stopped answer was left unstored")
 def step_conversations_kept_promises(context):
-    """Every whole-conversation rule held after every step (cancelled_not_stored among them); every request finished."""
+    """Every rule held after every step (cancelled_not_stored among them), and every request finished."""
     explore.assert_conversations_kept(context)
