@@ -179,7 +179,7 @@ class Session:
         self.url = settings.ws_url
         self.transcript = Transcript(name, mode=self.mode)
         self.recorder = Recorder(self.transcript, dialect, max_frames=settings.max_frames,
-                                 max_bytes=int(settings.max_transcript_mb * 2**20))
+                                 max_bytes=settings.transcript_byte_cap)
         self.session_id: str | None = None
         self._ws: ClientConnection | None = None
         self._reader: asyncio.Task | None = None
