@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import sys
 import tempfile
 import threading
@@ -112,7 +113,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--fault", action="append", default=[], metavar="NAME",
                    help="switch on a named fault (repeatable); --list-faults shows them")
     p.add_argument("--list-faults", action="store_true")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if not args.secret:   # HS256 with an empty key: anyone could sign a token that gets in
+        p.error("--secret is empty: give the signing secret (better in $JWT_SECRET: `ps` shows command lines)")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -127,7 +131,11 @@ def main(argv: list[str] | None = None) -> int:
     options = Options(secret=args.secret, auth_at=args.auth_at, chunk_delay=args.chunk_delay, jitter=args.jitter,
                       random_chunks=args.random_chunks, seed=args.seed, first_frame_timeout=args.first_frame_timeout,
                       dialect=args.dialect, db_path=db_path, faults=validate(args.fault))
-    store = ChatStore(db_path)
+    try:
+        store = ChatStore(db_path)
+    except sqlite3.Error as exc:
+        print(f"reference backend cannot open its chat history --db {db_path}: {exc}", file=sys.stderr)
+        return 2
 
     def started(url: str) -> None:
         faults = f" with faults: {', '.join(sorted(options.faults))}" if options.faults else ""
