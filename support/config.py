@@ -269,21 +269,23 @@ def _validate_load(s: Settings) -> None:
 
 
 def _validate_url(ws_url: str) -> None:
+    from support.secrets import mask   # (secrets imports this module) a password in the URL is never shown
+    shown = mask(ws_url)
     try:
         url = urlparse(ws_url)
         host = url.hostname
     except ValueError as exc:   # "Invalid IPv6 URL": an unclosed [
-        raise ConfigError(f"ws_url={ws_url!r} is not a valid URL ({exc})") from None
+        raise ConfigError(f"ws_url={shown!r} is not a valid URL ({exc})") from None
     if url.scheme not in ("ws", "wss") or not host:
-        raise ConfigError(f"ws_url={ws_url!r} is not a ws:// or wss:// URL")
+        raise ConfigError(f"ws_url={shown!r} is not a ws:// or wss:// URL")
     try:
         port = url.port
     except ValueError as exc:   # "Port out of range", "could not be cast to integer"
-        raise ConfigError(f"ws_url={ws_url!r}: the port is not valid ({exc}); use 1 to 65535") from None
+        raise ConfigError(f"ws_url={shown!r}: the port is not valid ({exc}); use 1 to 65535") from None
     if port == 0:   # websockets would quietly dial the scheme's default port instead
-        raise ConfigError(f"ws_url={ws_url!r}: port 0 is not a port to connect to; use 1 to 65535")
+        raise ConfigError(f"ws_url={shown!r}: port 0 is not a port to connect to; use 1 to 65535")
     if url.fragment or ws_url.endswith("#"):
-        raise ConfigError(f"ws_url={ws_url!r}: a WebSocket URL has no #fragment; remove it")
+        raise ConfigError(f"ws_url={shown!r}: a WebSocket URL has no #fragment; remove it")
 
 
 def _validate_signing(s: Settings) -> None:

@@ -81,7 +81,13 @@ def describe_close(code: int | None, reason: str) -> str:
 
 
 def connect_failure(exc: BaseException, url: str, connect_timeout: float) -> tuple[str, str]:
-    """(the cause in a few words, a one-line message) for a connect that raised; InvalidStatus is not one."""
+    """(the cause in a few words, a one-line message) for a connect that raised; InvalidStatus is not one.
+    A password in the URL (ws://user:password@host), also where the exception quotes it, is not shown."""
+    how, message = _connect_failure(exc, url, connect_timeout)
+    return how, secrets.mask(message)
+
+
+def _connect_failure(exc: BaseException, url: str, connect_timeout: float) -> tuple[str, str]:
     host = urlparse(url).hostname
     secure = url.startswith("wss:")
     if _refused(exc):
@@ -258,7 +264,7 @@ class Session:
     async def _open(self, learn_session_id: bool, strict: bool) -> "Session":
         self._changed = asyncio.Event()
         url, headers = self._target()
-        where = f"{self.settings.ws_url} ({self.name}, {describe_token(self.token)})"
+        where = f"{secrets.mask(self.settings.ws_url)} ({self.name}, {describe_token(self.token)})"
         try:
             self._ws = await connect(url, additional_headers=headers, open_timeout=self.settings.connect_timeout,
                                      max_size=32 * 2**20, close_timeout=2, create_connection=_ClientConnection)
@@ -272,7 +278,7 @@ class Session:
             return self
         except (OSError, WebSocketException) as exc:   # TimeoutError, gaierror, SSLError are OSErrors
             how, message = connect_failure(exc, self.settings.ws_url, self.settings.connect_timeout)
-            self._record_close(how, f"{type(exc).__name__}: {exc}")
+            self._record_close(how, secrets.mask(f"{type(exc).__name__}: {exc}"))
             if strict:
                 raise BackendUnreachable(message) from None
             return self
