@@ -29,6 +29,9 @@ _watching: list = []               # the stdin watcher runs
 _own_temp: list[str] = []          # our own "reference-backend-" folder, removed on any orderly exit
 _serving: list = []                # (loop, task) while serving, then "done", then "cleaned"
 _wake_sockets: list = []           # kept open for the process's life
+_stopping: list = []               # a stop was begun
+STOP_GRACE = 1.0                   # seconds connections get to end after a stop before every task is cancelled
+LAST_RESORT = 10.0                 # seconds after a stop before the process exits whatever still runs
 STOP_SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
 
 
@@ -39,11 +42,44 @@ def _on_stop_signal(signum, frame):
     if not _serving:
         raise SystemExit(128 + signum)
     if _serving[0] not in ("done", "cleaned"):
-        loop, task = _serving[0]
-        try:
-            loop.call_soon_threadsafe(task.cancel)
-        except RuntimeError:
-            pass   # the loop already ended
+        _request_stop(*_serving[0])
+
+
+def _request_stop(loop: asyncio.AbstractEventLoop, task: asyncio.Task) -> None:
+    """Both ways a stop comes (a signal, the end of stdin) lead here, from any thread, as often as they come."""
+    try:
+        loop.call_soon_threadsafe(_stop_serving, loop, task)
+    except RuntimeError:
+        pass   # the loop already ended
+
+
+def _stop_serving(loop: asyncio.AbstractEventLoop, task: asyncio.Task) -> None:
+    """Stop once, bounded: closing the server waits for every connection's handler, and a stalled one
+    (a fault that stops sending) never returns by itself. Two stops close together would be one
+    cancellation, so the second is not sent: after STOP_GRACE every task is cancelled, and after
+    LAST_RESORT the process exits whatever still runs."""
+    if _stopping:
+        return
+    _stopping.append(True)
+    task.cancel()
+    loop.call_later(STOP_GRACE, _cancel_every_task, loop)
+    last_resort = threading.Timer(LAST_RESORT, _exit_now)
+    last_resort.daemon = True
+    last_resort.start()
+
+
+def _cancel_every_task(loop: asyncio.AbstractEventLoop) -> None:
+    for task in asyncio.all_tasks(loop):
+        task.cancel()
+
+
+def _exit_now() -> None:
+    _remove_temp_folders()
+    try:
+        print(f"reference backend: still running {LAST_RESORT:g} s after a stop; exiting", file=sys.stderr, flush=True)
+    except OSError:
+        pass
+    os._exit(1)
 
 
 def _follow_parent() -> None:
@@ -199,10 +235,7 @@ def _watch_stdin(loop: asyncio.AbstractEventLoop, task: asyncio.Task) -> None:
     if b"stop" not in told:
         _parent_gone.set()
     _verdict.set()
-    try:
-        loop.call_soon_threadsafe(task.cancel)
-    except RuntimeError:
-        pass   # the loop already ended
+    _request_stop(loop, task)
 
 
 if __name__ == "__main__":
