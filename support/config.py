@@ -251,12 +251,12 @@ def _validate_db(path: str) -> None:
 
 def _validate_load(s: Settings) -> None:
     """Checked at start, not when the load step runs: a bad number then would waste a run (or all its memory)."""
-    limit, why = MAX_LOAD_CUSTOMERS, "the most one run holds"
+    limit, why = MAX_LOAD_CUSTOMERS, "one run holds at most that many"
     try:
         import resource
-        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-        if soft != resource.RLIM_INFINITY and soft - 64 < limit:   # a few files for the run itself
-            limit, why = soft - 64, f"this process may open {soft} files (ulimit -n)"
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]   # the soft limit may still be raised up to it
+        if hard != resource.RLIM_INFINITY and hard < limit:
+            limit, why = hard, f"this process may never open more than {hard} files (ulimit -Hn)"
     except (ImportError, OSError, ValueError):
         pass   # no such limit here (Windows)
     if not 0 <= s.load_customers <= limit:
