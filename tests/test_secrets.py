@@ -1,6 +1,7 @@
 """support.secrets: tokens are masked in text the suite prints and in every log record websockets writes."""
 from __future__ import annotations
 
+import base64
 import io
 import json
 import logging
@@ -98,7 +99,7 @@ def test_a_token_the_backend_echoes_is_masked_where_the_suite_prints_or_writes_i
 
 
 PASSWORD = "hunter2-url-password"
-BASIC = __import__("base64").b64encode(f"u:{PASSWORD}".encode()).decode()   # how websockets sends it
+BASIC = base64.b64encode(f"u:{PASSWORD}".encode()).decode()   # how websockets sends it
 
 
 @pytest.mark.parametrize("text, shown", [
