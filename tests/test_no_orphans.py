@@ -244,11 +244,13 @@ def test_the_watchdogs_last_resort_stops_the_backend_first(tmp_path):
 STALLED = ("-D", "reference_faults=stall_after_accept", "-D", "connect_timeout=60", "-D", "timeout=60", "--tags=@chat")
 
 
-@pytest.mark.parametrize("attempt", range(4))
-@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGUSR1], ids=lambda s: s.name)
+@pytest.mark.parametrize("attempt", range(3))
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGUSR1, signal.SIGTERM, signal.SIGHUP, signal.SIGINT],
+                         ids=lambda s: s.name)
 def test_a_stalled_connection_does_not_keep_the_backend_alive(suite_run, signum, attempt):
     """The backend's handler for a stalled connection never returns by itself: stopping must not wait for it.
-    SIGUSR1 ends behave without any of its code running, as SIGKILL does, but lets its threads unwind."""
+    SIGUSR1 ends behave without any of its code running, as SIGKILL does; SIGTERM and SIGHUP stop the backend
+    first; SIGINT unwinds behave."""
     run = suite_run(args=STALLED)
     run.wait_until_backend_is_up()
     run.wait_until_a_connection_is_open()
