@@ -6,7 +6,7 @@ import os
 
 from behave.model import Step
 
-from support import config, gating, html_report, report, tokens
+from support import config, gating, html_report, matchers, report, tokens
 from support.backend_process import end_with_this_process, start_reference
 from support.session import probe
 from support.vocabulary import Dialect
@@ -19,12 +19,10 @@ say = report.say   # notes for humans go to stderr: stdout belongs to behave's f
 
 def before_all(context):
     context.backend = None
-    report.keep_stdout_for_formatters(context.config)
     try:
         settings = config.load(context.config.userdata, dict(context.config.userdata_defines or []))
     except config.ConfigError as exc:
-        say(f"configuration error: {exc}")
-        context.abort(reason=str(exc))
+        context.abort(reason=f"configuration error: {exc}")   # the runner prints the reason, once
         return
     context.mode = gating.run_mode(settings, os.environ)
     if context.mode != "off" and (notice := tokens.secret_notice(settings)):
@@ -33,7 +31,6 @@ def before_all(context):
     context.watchdog = Watchdog()
     unmet = gating.backend_required_but_off(context.mode, settings.require_backend, os.environ)
     if unmet:
-        say(unmet)
         context.mode = "refused"   # not "off": after_all's how-to note would repeat the reason
         context.abort(reason=unmet)
         return
@@ -42,10 +39,8 @@ def before_all(context):
             context.run_folder = report.open_run_folder(settings.reports_dir)
         except OSError as exc:
             message = f"reports_dir={settings.reports_dir!r} cannot be written ({exc}); choose a writable folder"
-            say(f"configuration error: {message}")
-            context.abort(reason=message)
+            context.abort(reason=f"configuration error: {message}")
             return
-        say(f"transcripts of this run: {context.run_folder}")
     if context.mode == "off":
         say(f"NOTE: {gating.HOW_TO_ENABLE}")
     elif context.mode == "reference":
@@ -57,11 +52,13 @@ def before_all(context):
     else:
         problem = probe(settings, settings.connect_timeout)
         if problem:
-            message = f"cannot reach the backend: {problem}"   # the problem names its cause and what to do
-            say(message)
-            context.abort(reason=message)
+            report.discard_run_folder(context.run_folder)   # reports/latest stays on the last run that ran
+            context.abort(reason=f"cannot reach the backend: {problem}")   # the problem names its cause and what to do
             return
         say(f"testing the live backend at {settings.ws_url} (dialect {settings.dialect})")
+    if context.mode != "off":
+        report.point_latest_at(context.run_folder)
+        say(f"transcripts of this run: {context.run_folder}")
     context.settings = settings
     context.dialect = Dialect.load(settings.dialect)
 
@@ -78,6 +75,13 @@ def before_scenario(context, scenario):
     context.protocol_checked = None
     add_closing_step(scenario)
     context.watchdog.arm(scenario.name, context.settings.scenario_budget)
+
+
+def after_step(context, step):
+    """A PyHamcrest failure opens with the finding, not with what the matcher wanted: JUnit and Allure
+    show the exception's first line (behave has built its own message already; after_scenario fixes that)."""
+    if step.status.has_failed() and isinstance(step.exception, AssertionError):
+        step.exception.args = (matchers.finding_first(str(step.exception)),)
 
 
 def add_closing_step(scenario):
@@ -130,6 +134,8 @@ def point_failure_at_transcript(scenario, path) -> bool:
     for step in scenario.all_steps:
         message = getattr(step, "error_message", None)
         if step.status.has_failed() and message:
+            head, colon, rest = message.partition(": ")   # behave's "ASSERT FAILED: " before the exception's text
+            message = step.error_message = f"{head}{colon}{matchers.finding_first(rest)}" if colon else message
             if str(path) in message:
                 return False
             step.error_message = f"{message}\ntranscript: {path}"
@@ -140,5 +146,6 @@ def point_failure_at_transcript(scenario, path) -> bool:
 def after_all(context):
     if getattr(context, "mode", None) == "off":
         say(f"NOTE: {gating.HOW_TO_ENABLE}")
+    html_report.write_allure_categories(context.config)
     if context.backend is not None:
         context.backend.stop()

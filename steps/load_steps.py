@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from behave import given, then
 
-from support import load, report, rules
+from support import load, load_results, report, rules
 
 
 def _say(context, text: str) -> None:
@@ -17,7 +17,8 @@ async def _run(context, count: int, speech: bool) -> None:
     connecting = context.settings.load_connecting
     assert connecting > 0, f"setting load_connecting={connecting}: a positive number of handshakes at once"
     run = await load.run_customers(context.settings, context.dialect, int(customers), speech=speech,
-                                   connecting=connecting)
+                                   connecting=connecting, limit_s=load.time_limit(context.settings.scenario_budget),
+                                   progress=lambda line: _say(context, line))
     context.load_run = run
     # The few broken or failed conversations join the scenario's connections: the closing check judges
     # them again and the scenario's transcript file keeps them whole, for `python -m support.recheck`.
@@ -72,15 +73,15 @@ def _within(context, metric: str, what: str, percent: float, limit: float) -> No
     limit, note_l = load.chosen(context.settings, key, limit)
     values = run.values(metric)
     total, need, ok = len(values), load.needed(percent, len(values)), load.within(values, limit)
-    p = load.percentile([v for v in values if v is not None], percent)
+    p = load_results.percentile([v for v in values if v is not None], percent)
     notes = "; ".join(n for n in (note_p, note_l) if n)
     verdict = (f"{ok} of {total} customers ({100.0 * ok / max(total, 1):.1f}%) {what} within {limit:g} ms; "
-               f"{percent:g}% needed ({need}); p{percent:g} = {load._fmt(p)}" + (f" ({notes})" if notes else ""))
+               f"{percent:g}% needed ({need}); p{percent:g} = {load_results.fmt(p)}" + (f" ({notes})" if notes else ""))
     if ok >= need:
         _say(context, f"    {verdict}")
         return
     slowest = sorted((c for c in run.customers), key=lambda c: -(c.first(metric) or float("inf")))[:5]
-    shown = ", ".join(f"{c.name} {load._fmt(c.first(metric)) if c.first(metric) is not None else 'never'}"
+    shown = ", ".join(f"{c.name} {load_results.fmt(c.first(metric)) if c.first(metric) is not None else 'never'}"
                       for c in slowest)
     raise AssertionError(f"only {verdict}\nslowest: {shown}{_where(context)}")
 

@@ -35,7 +35,7 @@ FALSE = {"0", "false", "no", "off", ""}
 # Where the bundled backend is tested, silence is proved sooner: it answers within milliseconds.
 # (A live backend keeps the documented defaults.) Only for settings given nowhere.
 REFERENCE_DEFAULTS = {"quiet_window": 0.2}
-DURATIONS = ("timeout", "error_timeout", "connect_timeout", "quiet_window", "scenario_budget")
+DURATIONS = ("timeout", "error_timeout", "connect_timeout", "quiet_window", "scenario_budget", "explore_budget")
 MAX_SECONDS = 86400.0
 # One process holds a socket per load customer; past this, shard the run over processes (README).
 MAX_LOAD_CUSTOMERS = 1_000_000
@@ -94,6 +94,12 @@ class Settings:
     load_first_audio_ms: float = 0.0
     load_percentile: float = 0.0
     load_connecting: int = 50            # handshakes in flight at once: a listen backlog is finite
+    # Exploration (@explore): generated requests and conversations (support/explore/).
+    explore_examples: int = 100          # generated requests per run (and a tenth as many conversations)
+    explore_seed: str = ""               # empty: a fresh seed, printed; a number repeats a run exactly
+    explore_budget: float = 60.0         # seconds of generating per scenario; past it, what was found is reported
+    explore_connections: int = 8         # generated requests in flight at once, each on its own connection
+    explore_database: str = ""           # Hypothesis's example database; empty: <run folder>/hypothesis
 
     @property
     def is_reference(self) -> bool:
@@ -205,6 +211,11 @@ def _validate(s: Settings) -> None:
         raise ConfigError("reference_faults: unknown fault(s) " + ", ".join(
             f"{n!r}" + (f" (did you mean {close[n][0]!r}?)" if close[n] else "") for n in unknown)
             + "; python -m support.reference_backend --list-faults lists them")
+    if s.explore_examples <= 0 or s.explore_connections <= 0:
+        raise ConfigError(f"explore_examples={s.explore_examples!r}, explore_connections={s.explore_connections!r}: "
+                          "positive numbers")
+    if s.explore_seed and not s.explore_seed.isdigit():
+        raise ConfigError(f"explore_seed={s.explore_seed!r}: a whole number (the one a run printed), or empty")
     if s.max_frames <= 0:
         raise ConfigError(f"max_frames={s.max_frames!r}: a positive number of frames")
     if not 0 < s.max_transcript_mb < float("inf"):

@@ -16,18 +16,28 @@ from typing import Any
 
 from behave.formatter.base import Formatter
 
-from support import timeline
+from support import load_results, rules, timeline
+from support.report import say
 from support.timeline import Broken, Lane, Latency
 
 MESSAGE_LIMIT = 20_000   # characters of one failure message shown
 FAILED = {"failed", "error", "hook_error", "cleanup_error", "undefined", "pending"}
-ROWS = ("sent", "control", "text", "speech", "tools", "errors")   # sub-rows of a lane, top to bottom
+BROKEN_SHOWN = 20       # violations spelled out per failed scenario; the rest are counted
+# sub-rows of a lane, top to bottom; "expected": an error a step asked for, drawn apart from failures
+ROWS = ("sent", "control", "text", "speech", "tools", "expected", "errors")
 COLOURS = {"sent": "#2e7d32", "control": "#607d8b", "text": "#1e88e5", "speech": "#8e24aa",
-           "tools": "#ef6c00", "errors": "#d32f2f", "closes": "#212121"}
+           "tools": "#ef6c00", "expected": "#9e9d24", "errors": "#d32f2f", "closes": "#212121"}
+NO_RULE = "(no protocol rule)"   # a failure with no broken rule: a timeout, a refusal, a step's own check
 
 
 def e(value: Any) -> str:
     return escape(str(value), quote=True)
+
+
+def no_lone_surrogates(text: str) -> str:
+    """Half an emoji (a lone UTF-16 surrogate, from a backend that cuts text by code units) as the
+    escape \\udXXX: UTF-8 cannot encode it, and the page must still be written."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def status_of(obj: Any) -> str:
@@ -59,6 +69,8 @@ class ScenarioView:
     duration: float
     steps: list[StepView]
     message: str = ""                     # why it failed, masked and capped
+    skip_reason: str = ""                 # why it did not run
+    feature_description: str = ""
     broken: list[Broken] = field(default_factory=list)
     transcripts: list = field(default_factory=list)
     transcripts_path: str = ""
@@ -83,8 +95,11 @@ def view(scenario: Any, feature_name: str | None = None) -> ScenarioView:
     if status == "failed" and not [b for b in broken if b.severity == "violation"]:
         broken += timeline.broken_from_text(message)
     transcripts = [tr for tr in (suite.get("transcripts") or []) if hasattr(tr, "to_json")]
+    feature = getattr(scenario, "feature", None)
     return ScenarioView(
-        feature=feature_name or getattr(getattr(scenario, "feature", None), "name", ""),
+        feature=feature_name or getattr(feature, "name", ""),
+        feature_description="\n".join(getattr(feature, "description", None) or []),
+        skip_reason=str(getattr(scenario, "skip_reason", None) or "") if status == "skipped" else "",
         keyword=getattr(scenario, "keyword", "Scenario"), name=scenario.name,
         tags=sorted(str(t) for t in getattr(scenario, "effective_tags", ()) or ()), status=status,
         duration=float(getattr(scenario, "duration", 0) or 0), steps=steps,
@@ -114,9 +129,20 @@ def _shape(cat: str, x: float, y: float) -> str:
         return f'<path d="M{x:.1f} {y - 5}l5 9h-10z" fill="{c}"/>'
     if cat == "errors":
         return (f'<path d="M{x - 4:.1f} {y - 4}l8 8M{x + 4:.1f} {y - 4}l-8 8" stroke="{c}" stroke-width="2.5"/>')
+    if cat == "expected":
+        return (f'<circle cx="{x:.1f}" cy="{y}" r="4.5" fill="none" stroke="{c}" stroke-width="1.5"/>'
+                f'<path d="M{x:.1f} {y - 2.5}v3" stroke="{c}" stroke-width="1.5"/>')
     if cat == "sent":
         return f'<path d="M{x - 5:.1f} {y - 4}h10l-5 8z" fill="none" stroke="{c}" stroke-width="1.8"/>'
     return ""
+
+
+def tick_label(t: float, t_max: float) -> str:
+    """An axis label: milliseconds under 2 s (a 20 ms conversation reads 0, 4, 8 … 20 ms), else seconds."""
+    if t_max < 2:
+        ms = t * 1000
+        return f"{ms:.0f} ms" if t_max >= 0.05 or ms == round(ms) else f"{ms:.1f} ms"
+    return f"{t:.1f} s" if t_max < 20 else f"{t:.0f} s"
 
 
 def timeline_svg(lanes: list[Lane], bad: dict[str, set[int]], width: int = 1100) -> str:
@@ -135,14 +161,15 @@ def timeline_svg(lanes: list[Lane], bad: dict[str, set[int]], width: int = 1100)
     for i in range(6):   # time axis
         t = t_max * i / 5
         out.append(f'<line x1="{x_of(t):.1f}" y1="{top - 4}" x2="{x_of(t):.1f}" y2="{height - 4}" class="grid"/>'
-                   f'<text x="{x_of(t):.1f}" y="{top - 8}" class="tick{" last" if i == 5 else ""}">{t:.2f} s</text>')
+                   f'<text x="{x_of(t):.1f}" y="{top - 8}" class="tick{" last" if i == 5 else ""}">{tick_label(t, t_max)}</text>')
     for n, ln in enumerate(lanes):
         y0 = top + n * lane_h
         out.append(f'<g class="lane" data-conn="{e(ln.name)}">'
                    f'<rect x="0" y="{y0}" width="{width}" height="{lane_h - 4}" class="lane-bg"/>'
                    f'<text x="6" y="{y0 + 16}" class="lane-name">{e(timeline.clip(ln.name, 24))}</text>')
         if ln.omitted:
-            out.append(f'<text x="6" y="{y0 + 32}" class="omitted">{ln.omitted} marks not drawn</text>')
+            flagged_note = f", {ln.omitted_flagged} of them breaking a rule" if ln.omitted_flagged else ""
+            out.append(f'<text x="6" y="{y0 + 32}" class="omitted">{ln.omitted} marks not drawn{flagged_note}</text>')
         for r, cat in enumerate(ROWS):
             out.append(f'<text x="{left - 6}" y="{y0 + 10 + r * row_h + 3}" class="row-name">{cat}</text>')
         flagged = bad.get(ln.name, set()) | bad.get("", set())   # "": a violation whose connection is unknown
@@ -150,7 +177,8 @@ def timeline_svg(lanes: list[Lane], bad: dict[str, set[int]], width: int = 1100)
             x = x_of(m.t)
             hit = m.seq in flagged
             arrow = {"sent": "→", "closes": "×"}.get(m.category, "←")
-            title = (f"#{m.seq} t={m.t:.3f} s {arrow} {m.label}"
+            title = (f"#{m.seq} t={m.t:.3f} s {arrow} {m.label}" + (" (an error a step asked for)"
+                                                                   if m.category == "expected" else "")
                      + (f" (request {m.request})" if m.request else "") + (" — BREAKS A RULE" if hit else "")
                      + (f"\n{m.text}" if m.text else ""))
             css = f"mark cat-{m.category}" + (" violation" if hit else "")
@@ -176,21 +204,51 @@ def _secs(value: float | None) -> str:
     return "—" if value is None else f"{value:.3f} s"
 
 
+def load_html(v: ScenarioView) -> tuple[str, str]:
+    """A load scenario's results (its .load.json beside the transcript): the customers that actually ran and
+    the broken share for the summary line, the percentiles for the body; ("", "") for other scenarios."""
+    path = Path(v.transcripts_path)
+    try:
+        r = load_results.read(path.with_name(path.stem + ".load.json")) if v.transcripts_path else None
+    except ValueError:
+        r = None
+    if r is None:
+        return "", ""
+    bad = r.broken or r.answered < r.customers
+    unfinished = f" ({r.unfinished} unfinished)" if r.unfinished else ""
+    line = (f'<span class="load" style="margin-left:10px;{"color:#b71c1c;font-weight:600" if bad else ""}">'
+            f"load: {r.customers} customers · {r.answered} answered in full{unfinished} · {r.broken} of "
+            f"{r.customers} broke a protocol rule ({r.broken_share():.1f}%)</span>")
+    summary = r.summary()
+    rows = "".join(f"<tr><td>{e(name)}</td><td>{summary[name]['count']}</td>"
+                   + "".join(f"<td>{e(load_results.fmt(summary[name][k]))}</td>" for k in load_results.STATS) + "</tr>"
+                   for name in load_results.TRENDS if summary[name]["count"])
+    rules = ", ".join(f"[{e(rule)}] on {n}" for rule, n in sorted(r.broken_rules.items(), key=lambda kv: -kv[1]))
+    body = ('<table class="latency load"><tr><th>metric</th><th>count</th>'
+            + "".join(f"<th>{k}</th>" for k in load_results.STATS) + f"</tr>{rows}</table>"
+            + (f'<div class="load-broken">conversations that broke a rule: {rules}</div>' if rules else ""))
+    return line, body
+
+
 def scenario_html(v: ScenarioView, index: int, interactive: bool = True) -> str:
     tags = " ".join(f'<span class="tag">@{e(t)}</span>' for t in v.tags)
+    load_line, load_body = load_html(v)
     parts = [f'<section class="scenario {v.status}" id="s{index}" data-status="{v.status}" '
              f'data-feature="{e(v.feature)}" data-tags="{e(" ".join(v.tags))}">',
              f'<details{" open" if v.status == "failed" or not interactive else ""}><summary>'
              f'<h3><span class="badge {v.status}">{v.status}</span> {e(v.keyword)}: {e(v.name)}'
-             f' <span class="dur">{v.duration:.2f} s</span></h3> <span class="tags">{tags}</span></summary>',
-             '<ol class="steps">']
+             f' <span class="dur">{v.duration:.2f} s</span></h3> <span class="tags">{tags}</span>{load_line}</summary>',
+             load_body, '<ol class="steps">']
     for s in v.steps:
         parts.append(f'<li class="step {s.status}"><b>{e(s.keyword)}</b> {e(s.text)} '
                      f'<span class="st">{e(s.raw_status)}</span></li>')
     parts.append("</ol>")
+    if v.skip_reason:
+        parts.append(f'<div class="skip-reason">not run: {e(v.skip_reason)}</div>')
     if v.status == "failed":
         parts.append('<div class="failure"><h4>Why it failed</h4>')
-        for b in [b for b in v.broken if b.severity == "violation"][:20]:
+        violations = [b for b in v.broken if b.severity == "violation"]
+        for b in violations[:BROKEN_SHOWN]:
             where = f" on {e(b.connection)}" if b.connection else ""
             at = f" at event #{b.seq}" if b.seq is not None else ""
             seq = "" if b.seq is None else b.seq
@@ -199,6 +257,8 @@ def scenario_html(v: ScenarioView, index: int, interactive: bool = True) -> str:
             if b.context:
                 parts.append(f'<pre class="context">{e(timeline.clip(timeline.mask(b.context), 5000))}</pre>')
             parts.append("</div>")
+        if len(violations) > BROKEN_SHOWN:
+            parts.append(f'<div class="more">and {len(violations) - BROKEN_SHOWN} more</div>')
         if v.message:
             parts.append(f'<details{" open" if not v.broken else ""}><summary>the full message</summary>'
                          f'<pre class="message">{e(v.message)}</pre></details>')
@@ -238,7 +298,8 @@ def _count_table(title: str, rows: list[tuple[str, dict[str, int]]]) -> str:
 
 
 def legend() -> str:
-    items = "".join(f'<svg width="16" height="16" viewBox="-8 -8 16 16">{_shape(c, 0, 0)}</svg> {c} '
+    names = {"expected": "expected error (a step asked for it)", "errors": "error"}
+    items = "".join(f'<svg width="16" height="16" viewBox="-8 -8 16 16">{_shape(c, 0, 0)}</svg> {names.get(c, c)} '
                     for c in ROWS)
     return (f'<p class="legend">{items}<svg width="6" height="16"><line x1="3" y1="1" x2="3" y2="15" '
             'class="close-bar"/></svg> connection closed · <span class="ringdemo">◯</span> breaks a rule</p>')
@@ -263,7 +324,9 @@ svg.timeline{background:#fff;border:1px solid #eee}.grid{stroke:#eee}.tick{font-
 .omitted{font-size:10px;fill:#b71c1c}.close-bar{stroke:#212121;stroke-width:3}.mark{cursor:pointer}
 .mark:hover,.mark:focus{outline:none;filter:drop-shadow(0 0 2px #000)}.ring{fill:#ffcdd2;fill-opacity:.6;stroke:#d50000;stroke-width:2.5}
 .mark-detail{max-height:160px;overflow:auto}.legend{font-size:12px}.legend svg{vertical-align:middle}
-.ringdemo{color:#d50000;font-weight:700}.filters button{margin-right:6px}.hide-passed .scenario.passed,.hide-passed .scenario.skipped{display:none}
+.ringdemo{color:#d50000;font-weight:700}.aborted{background:#b71c1c;color:#fff;padding:10px 14px;margin:8px 0;font-size:15px}
+.skip-reason{font-size:12px;color:#555}.feature-description{white-space:pre-wrap;color:#555;margin:0 0 6px}
+.causes h2{border:0;margin:0 0 4px}.cause{margin:3px 0}.more{font-size:12px;color:#b71c1c}.filters button{margin-right:6px}.hide-passed .scenario.passed,.hide-passed .scenario.skipped{display:none}
 """
 
 # Click a mark to read its frame; a filter; and a self-check the browser test reads from the DOM.
@@ -296,23 +359,53 @@ JS = """
 """
 
 
-def render_report(views: list[ScenarioView], title: str = "Chat WebSocket acceptance report") -> str:
+def causes(views: list[ScenarioView]) -> list[tuple[str, list[int]]]:
+    """The failures grouped by cause: each broken rule (or NO_RULE) with the failed scenarios' numbers
+    (1-based, as their anchors), the rule that broke most scenarios first."""
+    by_rule: dict[str, list[int]] = {}
+    for i, v in enumerate(views, start=1):
+        if v.status == "failed":
+            for rule in sorted({b.rule for b in v.broken if b.severity == "violation"}) or [NO_RULE]:
+                by_rule.setdefault(rule, []).append(i)
+    return sorted(by_rule.items(), key=lambda item: (item[0] == NO_RULE, -len(item[1]), item[0]))
+
+
+def causes_html(views: list[ScenarioView]) -> str:
+    rows = []
+    for rule, numbers in causes(views):
+        sentence = ("failed without breaking a protocol rule: a timeout, a refused or dropped connection, or a "
+                    "step's own check (see each scenario)" if rule == NO_RULE
+                    else rules.DESCRIPTIONS.get(rule, "a rule this version of the suite does not describe"))
+        links = ", ".join(f'<a href="#s{i}">{e(views[i - 1].name)}</a>' for i in numbers)
+        label = e(rule) if rule == NO_RULE else f"[{e(rule)}]"
+        rows.append(f'<li class="cause" data-rule="{e(rule)}" data-scenarios="{len(numbers)}"><b>{label}</b> '
+                    f'{e(sentence)} — broke {len(numbers)} scenario{"s" if len(numbers) != 1 else ""}: {links}</li>')
+    return f'<div class="failure causes"><h2>Why the run failed</h2><ul>{"".join(rows)}</ul></div>' if rows else ""
+
+
+def render_report(views: list[ScenarioView], title: str = "Chat WebSocket acceptance report",
+                  aborted: str | None = None) -> str:
+    """The page; `aborted`: why the run stopped early (a banner says so, and that its counts are not a result)."""
     total = {s: sum(1 for v in views if v.status == s) for s in ("passed", "failed", "skipped")}
     body, feature = [], None
     for i, v in enumerate(views, start=1):
         if v.feature != feature:
             feature = v.feature
             body.append(f'<h3 class="feature">Feature: {e(feature)}</h3>')
+            if v.feature_description:
+                body.append(f'<p class="feature-description">{e(v.feature_description)}</p>')
         body.append(scenario_html(v, i))
-    failed_links = "".join(f'<li><a href="#s{i}">{e(v.feature)}: {e(v.name)}</a></li>'
-                           for i, v in enumerate(views, start=1) if v.status == "failed")
+    banner = (f'<div class="aborted" role="alert"><b>The run was aborted</b>: {e(timeline.mask(aborted.rstrip(".")))}. '
+              "The scenarios it did not reach were not tested; this page is no verdict on the backend.</div>"
+              if aborted else "")
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{e(title)}</title>
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:">
 <style>{CSS}</style></head>
-<body><h1>{e(title)}</h1>
-<p>{total["passed"]} passed · {total["failed"]} failed · {total["skipped"]} skipped — written {e(time.strftime("%Y-%m-%d %H:%M:%S"))}</p>
-{f'<div class="failure"><b>Failed:</b><ul>{failed_links}</ul></div>' if failed_links else ''}
+<body{' class="run-aborted"' if aborted else ''}><h1>{e(title)}</h1>
+{banner}
+<p>{total["passed"]} passed · {total["failed"]} failed · {total["skipped"]} {"not run" if aborted else "skipped"} — written {e(time.strftime("%Y-%m-%d %H:%M:%S"))}</p>
+{causes_html(views)}
 <h2>Summary</h2><div style="display:flex;gap:24px;flex-wrap:wrap">
 {_count_table("feature", _counts(views, lambda v: [v.feature]))}
 {_count_table("tag", _counts(views, lambda v: ["@" + t for t in v.tags]))}</div>
@@ -337,8 +430,13 @@ class TimelineFormatter(Formatter):
         self.features.append(feature)
 
     def close(self):
+        from support.quiet_runner import aborted_because   # the runner that records why a run stopped
+        aborted = aborted_because(self.config)
         views = [view(s, f.name) for f in self.features for s in f.walk_scenarios()]
-        self.open().write(render_report(views))
+        for v in views:
+            if aborted and v.status == "skipped" and not v.skip_reason:
+                v.skip_reason = "the run was aborted before this scenario"
+        self.open().write(no_lone_surrogates(render_report(views, aborted=aborted)))
         self.close_stream()
 
 
@@ -353,6 +451,29 @@ def timeline_page(scenario: Any) -> str:
             f"{legend()}{scenario_html(v, 1, interactive=False)}</body></html>")
 
 
+ALLURE_FORMATTER = "allure_behave.formatter:AllureFormatter"
+
+
+def allure_categories() -> list[dict]:
+    """Allure's categories.json: one category per protocol rule, matched on the "[rule]" every failure
+    message names, so Allure groups 26 failures of one cause as one."""
+    return [{"name": f"[{name}] {description}", "messageRegex": rf"(?s).*\[{name}\].*",
+             "matchedStatuses": ["failed", "broken"]} for name, description in rules.DESCRIPTIONS.items()]
+
+
+def write_allure_categories(config: Any) -> None:
+    """categories.json in every Allure results folder of this run (-f allure_behave… -o FOLDER)."""
+    outputs = list(getattr(config, "outputs", None) or [])
+    for i, name in enumerate(getattr(config, "format", None) or []):
+        folder = getattr(outputs[i], "name", None) if i < len(outputs) else None
+        if name == ALLURE_FORMATTER and folder not in (None, "-"):
+            try:
+                Path(folder).mkdir(parents=True, exist_ok=True)
+                (Path(folder) / "categories.json").write_text(json.dumps(allure_categories(), indent=1))
+            except OSError as exc:
+                say(f"    (allure categories not written: {exc})")
+
+
 def attach_to_allure(scenario: Any) -> None:
     """Attach the transcript JSON and the timeline to the scenario's Allure result; no-op without Allure."""
     try:
@@ -362,7 +483,7 @@ def attach_to_allure(scenario: Any) -> None:
     try:
         _attach(allure, scenario)
     except Exception as exc:  # noqa: BLE001 - a report must never fail the scenario it reports on
-        print(f"    (allure attachment skipped: {exc})")
+        say(f"    (allure attachment skipped: {type(exc).__name__}: {exc})")   # stderr: stdout is the formatters'
 
 
 def _attach(allure: Any, scenario: Any) -> None:
@@ -372,6 +493,8 @@ def _attach(allure: Any, scenario: Any) -> None:
         body = path.read_text()
     else:
         body = json.dumps({tr.name: tr.to_json() for tr in suite.get("transcripts") or [] if hasattr(tr, "to_json")})
-    allure.attach(timeline.mask(body), name="transcript", attachment_type=allure.attachment_type.JSON)
-    allure.attach(timeline_page(scenario), name="timeline", attachment_type=allure.attachment_type.HTML)
+    allure.attach(no_lone_surrogates(timeline.mask(body)), name="transcript",
+                  attachment_type=allure.attachment_type.JSON)
+    allure.attach(no_lone_surrogates(timeline_page(scenario)), name="timeline",
+                  attachment_type=allure.attachment_type.HTML)
 

@@ -1,10 +1,12 @@
 """Protocol-checked load: many customers chat at once, and every conversation is judged by the
 same rules as the functional scenarios.
 
-Two halves. Pure functions (`samples` of one transcript, `percentile`, `summarize`, `table`)
-read recorded transcripts only, so tests run them without a socket. The runner
+`samples` reads one recorded transcript (tests run it without a socket); support/load_results.py
+turns samples into percentiles, the table and the mergeable `*.load.json`. The runner
 (`run_customers`, `one_customer`) drives the public Session API; every connection lives on the
-session helper's background loop, so arrival times stay exact however many are open.
+session helper's background loop, so arrival times stay exact however many are open. Each
+conversation is judged as soon as it ends (as a k6 or Locust iteration is), so the progress lines
+count broken conversations while the run goes on, and a clean transcript is dropped at once.
 
 Metric names follow k6 where k6 has one (ws_connecting, ws_session_duration, ws_msgs_received,
 ws_msgs_sent); the rest are this suite's. All times are milliseconds.
@@ -12,33 +14,22 @@ ws_msgs_sent); the rest are this suite's. All times are milliseconds.
 from __future__ import annotations
 
 import asyncio
-import json
 import math
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Callable
 
-from support import rules
+from support import load_results, rules
+from support.load_results import COUNTERS, TRENDS
 from support.protocol import CHAT_REQUEST, SPEECH_FLAGS, TEXT_FLAGS
 from support.secrets import mask
 from support.transcript import CLOSED, RECEIVED, SENT, Transcript, clip
 
-# Distributions: one sample per customer (per chunk for inter_chunk_gap).
-TRENDS = ("ws_connecting", "time_to_first_text", "time_to_first_audio", "inter_chunk_gap", "reply_duration",
-          "ws_session_duration")
-COUNTERS = ("ws_msgs_received", "ws_msgs_sent")
-DESCRIPTIONS = {
-    "ws_connecting": "connection attempt to the first ready event",
-    "time_to_first_text": "question sent to the first text piece",
-    "time_to_first_audio": "question sent to the first audio piece (speech asked)",
-    "inter_chunk_gap": "between consecutive text pieces of one answer",
-    "reply_duration": "question sent to both completion flags",
-    "ws_session_duration": "connection attempt to the connection's end",
-    "ws_msgs_received": "frames received",
-    "ws_msgs_sent": "frames sent",
-}
-KEEP_FOR_READING = 3   # broken or failed conversations whose transcripts a scenario keeps in full
+KEEP_FOR_READING = 3   # broken, and failed, conversations whose transcripts a scenario keeps in full
+PROGRESS_EVERY = 1.0   # seconds between progress lines (k6 prints one a second)
+WHY_LIMIT = 300        # characters of a failure's first line kept in the results file
 
 
 def _ms(seconds: float) -> float:
@@ -88,41 +79,6 @@ def incomplete_answer(tr: Transcript) -> str | None:
 
 # -- pure: many customers --------------------------------------------------------------------------
 
-def percentile(values: Iterable[float], p: float) -> float | None:
-    """Nearest-rank percentile: the smallest value that at least p% of the values do not exceed."""
-    ordered = sorted(values)
-    if not ordered:
-        return None
-    rank = max(1, math.ceil(p / 100.0 * len(ordered)))
-    return ordered[min(rank, len(ordered)) - 1]
-
-
-def summarize(values: list[float]) -> dict:
-    """count, min, avg, p50, p95, p99 and max of one metric (None when there is no sample)."""
-    if not values:
-        return {"count": 0, "min": None, "avg": None, "p50": None, "p95": None, "p99": None, "max": None}
-    return {"count": len(values), "min": min(values), "avg": round(sum(values) / len(values), 3),
-            "p50": percentile(values, 50), "p95": percentile(values, 95), "p99": percentile(values, 99),
-            "max": max(values)}
-
-
-def merge(per_customer: Iterable[dict[str, list[float]]]) -> dict[str, list[float]]:
-    merged: dict[str, list[float]] = {name: [] for name in TRENDS + COUNTERS}
-    for one in per_customer:
-        for name, values in one.items():
-            merged.setdefault(name, []).extend(values)
-    return merged
-
-
-def metrics(merged: dict[str, list[float]], wall_s: float) -> dict[str, dict]:
-    """Trends summarised; counters as a total and a rate per second of wall time (as k6 shows them)."""
-    out = {name: summarize(merged.get(name, [])) for name in TRENDS}
-    for name in COUNTERS:
-        total = int(sum(merged.get(name, [])))
-        out[name] = {"count": total, "rate": round(total / wall_s, 1) if wall_s > 0 else None}
-    return out
-
-
 def within(values: list[float | None], limit_ms: float) -> int:
     """How many customers' values are at most limit_ms (a customer with no value is not within)."""
     return sum(1 for v in values if v is not None and v <= limit_ms)
@@ -132,37 +88,20 @@ def needed(percent: float, customers: int) -> int:
     return math.ceil(percent / 100.0 * customers - 1e-9)
 
 
-def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:,.0f} ms" if value >= 10 else f"{value:.1f} ms"
-
-
-def table(summary: dict[str, dict]) -> list[str]:
-    """The metrics as aligned lines, trends first (metrics with no samples are left out)."""
-    lines = [f"    {'metric':<21}{'count':>8}{'p50':>11}{'p95':>11}{'p99':>11}{'max':>11}"]
-    for name in TRENDS:
-        s = summary[name]
-        if s["count"]:
-            lines.append(f"    {name:<21}{s['count']:>8}{_fmt(s['p50']):>11}{_fmt(s['p95']):>11}"
-                         f"{_fmt(s['p99']):>11}{_fmt(s['max']):>11}")
-    for name in COUNTERS:
-        s = summary[name]
-        rate = f"{s['rate']:,.1f}/s" if s["rate"] is not None else "-"
-        lines.append(f"    {name:<21}{s['count']:>8}   {rate}")
-    return lines
-
-
 # -- one customer ----------------------------------------------------------------------------------
 
 @dataclass
 class Customer:
     number: int
     name: str
-    session: object = None            # support.session.Session; dropped once judged clean (memory)
+    session: object = None            # support.session.Session; dropped once judged (a few are kept)
     failure: str | None = None        # a connection failure or timeout, in the session helper's words
     incomplete: str | None = None     # why the answer was not complete
     violations: list = field(default_factory=list)   # rules.Violation, notices excluded
     notices: dict = field(default_factory=dict)      # rule -> how many notices
     samples: dict = field(default_factory=dict)
+    unfinished: bool = False          # still running when the run ended: failed, with that as its failure
+    judged: bool = False
 
     @property
     def transcript(self) -> Transcript | None:
@@ -176,10 +115,27 @@ class Customer:
     def clean(self) -> bool:
         return not (self.failure or self.incomplete or self.violations)
 
+    def problem(self) -> str | None:
+        """Why the conversation failed (first) or broke a rule, in one line; None when clean."""
+        if self.failure or self.incomplete:
+            return (self.failure or self.incomplete).splitlines()[0]
+        if self.violations:
+            v = self.violations[0]
+            more = f" (and {len(self.violations) - 1} more findings)" if len(self.violations) > 1 else ""
+            return f"[{v.rule}] {v.message.splitlines()[0] if v.message else ''}{more}"
+        return None
+
 
 def _why(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     return mask(text if isinstance(exc, AssertionError) else f"{type(exc).__name__}: {text}")
+
+
+def stopped(customer: Customer, why: str) -> Customer:
+    """Mark a conversation the run ended before it did: it counts as failed ("unfinished")."""
+    customer.unfinished = True
+    customer.failure = f"unfinished: {why}"
+    return customer
 
 
 async def connect(customer: Customer, settings, dialect) -> None:
@@ -214,14 +170,16 @@ async def close(customer: Customer) -> None:
             pass
 
 
-def judge(customer: Customer, strict: bool = False, keep: bool = False) -> Customer:
-    """Samples, completeness and every whole-transcript rule; a clean transcript is dropped unless keep."""
+def judge(customer: Customer, strict: bool = False, keep: bool = False, final: bool = True) -> Customer:
+    """Samples, completeness and every whole-transcript rule; a clean transcript is dropped unless keep.
+    final=False for a conversation the run stopped: flags still owed are not counted as missing."""
+    customer.judged = True
     tr = customer.transcript
     if tr is None:
         return customer
     customer.samples = samples(tr)
     customer.incomplete = None if customer.failure else incomplete_answer(tr)
-    found = rules.check(tr, strict=strict)
+    found = rules.check(tr, strict=strict, final=final)
     customer.violations = rules.violations_only(found)
     for v in found:
         if v.severity == rules.NOTICE:
@@ -246,14 +204,55 @@ async def one_customer(number: int, settings, dialect, speech: bool = False, whe
 # -- many customers --------------------------------------------------------------------------------
 
 @dataclass
+class Tally:
+    """What the progress lines count, as conversations start and end."""
+    count: int
+    started: int = 0
+    finished: int = 0
+    failed: int = 0
+    broken: int = 0
+    first_text: list = field(default_factory=list)
+
+    def add(self, c: Customer) -> None:
+        self.finished += 1
+        self.failed += bool(c.failure or c.incomplete)
+        self.broken += bool(c.violations)
+        self.first_text += c.samples.get("time_to_first_text", [])[:1]
+
+    def line(self, seconds: float) -> str:
+        p95 = load_results.percentile(self.first_text, 95)
+        return (f"load {seconds:.1f} s: {self.started} of {self.count} conversations started, {self.finished} "
+                f"finished, {self.broken} broken, {self.failed} failed; p95 time_to_first_text "
+                f"{load_results.fmt(p95)}")
+
+
+class _Progress:
+    """A line every PROGRESS_EVERY s from its own thread: judging a burst of finished conversations keeps the
+    step's loop busy for seconds, and the lines must not wait for it."""
+
+    def __init__(self, progress: Callable[[str], None], tally: Tally, start: float, limit_s: float | None):
+        self.progress, self.tally, self.start = progress, tally, start
+        # Bounded even if the run is abandoned without end() (an interrupt that never reaches its finally).
+        self.until = start + (limit_s + 60 if limit_s is not None else math.inf)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="load-progress", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.stop.wait(PROGRESS_EVERY) and time.monotonic() < self.until:
+            self.progress(self.tally.line(time.monotonic() - self.start))
+
+    def end(self) -> None:
+        self.stop.set()
+        self.thread.join(PROGRESS_EVERY)
+
+
+@dataclass
 class LoadRun:
     customers: list[Customer]
     speech: bool
-    phases: dict[str, float]           # seconds: connecting, chatting, closing, checking
-    wall_s: float                      # connecting + chatting + closing
-
-    def summary(self) -> dict[str, dict]:
-        return metrics(merge(c.samples for c in self.customers), self.wall_s)
+    phases: dict[str, float]           # seconds: connecting, chatting (with closing), checking (within them)
+    wall_s: float
 
     def failed(self) -> list[Customer]:
         return [c for c in self.customers if c.failure or c.incomplete]
@@ -273,79 +272,115 @@ class LoadRun:
 
     def kept(self, limit: int = KEEP_FOR_READING) -> list[Customer]:
         """A few broken or failed conversations, broken first, whose transcripts the scenario keeps."""
-        chosen = self.broken()[:limit]
-        chosen += [c for c in self.failed() if c not in chosen][:limit - len(chosen)]
+        chosen = [c for c in self.broken() if c.session is not None][:limit]
+        chosen += [c for c in self.failed() if c.session is not None and c not in chosen][:limit - len(chosen)]
         return chosen
 
-    def lines(self) -> list[str]:
-        n = len(self.customers)
-        head = (f"load: {n} customers{' (answers read aloud)' if self.speech else ''}: "
-                f"{n - len(self.failed())} answered in full, {len(self.broken())} broke a protocol rule; "
-                f"wall {self.wall_s:.2f} s (connecting {self.phases['connecting']:.2f} s, chatting "
-                f"{self.phases['chatting']:.2f} s, closing {self.phases['closing']:.2f} s; rules checked in "
-                f"{self.phases['checking']:.2f} s)")
-        notes = ["    notices (informational, failing only with strict_events=true): "
-                 + ", ".join(f"{rule} ×{count}" for rule, count in sorted(self.notices().items()))] \
-            if self.notices() else []
-        return [head, *table(self.summary()), *notes]
-
-    def to_json(self) -> dict:
+    def results(self) -> load_results.Results:
+        broken = self.broken()
         broken_rules: dict[str, int] = {}
-        for c in self.broken():
-            for v in c.violations:
-                broken_rules[v.rule] = broken_rules.get(v.rule, 0) + 1
-        return {
-            "customers": len(self.customers), "speech": self.speech, "wall_seconds": round(self.wall_s, 3),
-            "phases_seconds": {k: round(v, 3) for k, v in self.phases.items()},
-            "metrics": self.summary(), "metric_descriptions": DESCRIPTIONS,
-            "failed": [{"connection": c.name, "why": clip(c.failure or c.incomplete or "", 2000)} for c in self.failed()],
-            "broken_rules": broken_rules,
-            "violations": [{"connection": c.name, "rule": v.rule, "seq": v.seq, "message": v.message,
-                            "context": v.context} for c in self.broken() for v in c.violations[:5]],
-            "notices": self.notices(),
-        }
+        for c in broken:
+            for rule in {v.rule for v in c.violations}:
+                broken_rules[rule] = broken_rules.get(rule, 0) + 1
+        failed = self.failed()
+        return load_results.Results(
+            customers=len(self.customers), answered=len(self.customers) - len(failed), broken=len(broken),
+            unfinished=sum(c.unfinished for c in self.customers), wall_s=self.wall_s,
+            samples=load_results.combine(c.samples for c in self.customers), speech=self.speech,
+            phases=self.phases, broken_rules=broken_rules, notices=self.notices(),
+            failed=[{"connection": c.name, "why": clip(c.problem() or "", WHY_LIMIT)} for c in failed],
+            violations=[{"connection": c.name, "rule": v.rule, "seq": v.seq, "message": v.message, "context": v.context}
+                        for c in broken[:load_results.DETAIL_LIMIT] for v in c.violations[:5]])
+
+    def lines(self) -> list[str]:
+        return self.results().lines()
 
 
-async def run_customers(settings, dialect, count: int, *, speech: bool = False, connecting: int = 50) -> LoadRun:
+def _keep_few(customer: Customer, held: dict[str, int]) -> None:
+    """Keep the transcripts of the first few broken and the first few failed conversations (memory)."""
+    kind = "broken" if customer.violations else None if customer.clean else "failed"
+    if kind and held[kind] < KEEP_FOR_READING:
+        held[kind] += 1
+    else:
+        customer.session = None
+
+
+async def run_customers(settings, dialect, count: int, *, speech: bool = False, connecting: int = 50,
+                        limit_s: float | None = None, progress: Callable[[str], None] | None = None) -> LoadRun:
     """`count` customers chat at the same time: all connect (at most `connecting` handshakes in flight,
-    as a listen backlog is finite), then all ask at once and wait for their answers, then all close.
+    as a listen backlog is finite), then all ask at once; each closes once answered and is judged then.
+    After limit_s seconds the conversations still running are stopped and count as failed ("unfinished").
+    `progress` gets a line every PROGRESS_EVERY s (from another thread) and a last one at the end.
     Awaited from a step: each Session coroutine runs on the session helper's background loop."""
     customers = [Customer(i, f"customer {i}'s connection") for i in range(1, count + 1)]
     gate = asyncio.Semaphore(max(1, connecting))
-
-    async def gated(c: Customer) -> None:
-        async with gate:
-            await connect(c, settings, dialect)
-
-    phases: dict[str, float] = {}
+    everyone_connected = asyncio.Event()
+    tally, held = Tally(count), {"broken": 0, "failed": 0}
+    phases = {"connecting": 0.0, "chatting": 0.0, "checking": 0.0}
     start = time.monotonic()
-    try:
-        await asyncio.gather(*(gated(c) for c in customers))
-        phases["connecting"] = time.monotonic() - start
-        await asyncio.gather(*(chat(c, settings, speech) for c in customers))
-        phases["chatting"] = time.monotonic() - start - phases["connecting"]
-    finally:
+    arrived = 0
+
+    def finish(c: Customer, final: bool = True) -> None:
         mark = time.monotonic()
-        await asyncio.gather(*(close(c) for c in customers))
-        phases["closing"] = time.monotonic() - mark
+        judge(c, strict=settings.strict_events, keep=True, final=final)
+        phases["checking"] += time.monotonic() - mark
+        _keep_few(c, held)
+        tally.add(c)
+
+    async def one(c: Customer) -> None:
+        nonlocal arrived
+        try:
+            try:
+                async with gate:
+                    tally.started += 1
+                    await connect(c, settings, dialect)
+            finally:
+                arrived += 1
+                if arrived == count:
+                    phases["connecting"] = time.monotonic() - start
+                    everyone_connected.set()
+            await everyone_connected.wait()   # all ask at the same moment
+            await chat(c, settings, speech)
+        finally:
+            await close(c)   # also when the run stops it: the close is its last frame
+        finish(c)
+
+    tasks = [asyncio.ensure_future(one(c)) for c in customers]
+    ticker = _Progress(progress, tally, start, limit_s) if progress else None
+    try:
+        done, pending = await asyncio.wait(tasks, timeout=limit_s) if tasks else (set(), set())
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        for task in done:
+            task.result()   # a fault in the runner itself is not a finding: raise it
+        for c in customers:
+            if not c.judged:   # only a run with a time limit leaves any
+                finish(stopped(c, f"still running when the load run ended at its time limit of {limit_s:g} s"),
+                       final=False)
+    finally:
+        for task in tasks:
+            task.cancel()
+        if ticker is not None:
+            ticker.end()
     wall = time.monotonic() - start
-    mark = time.monotonic()
-    for c in customers:
-        judge(c, strict=settings.strict_events, keep=True)
-    run = LoadRun(customers, speech, phases, wall)
-    kept = {c.number for c in run.kept()}
-    for c in customers:
-        if c.number not in kept:
-            c.session = None   # only the few kept transcripts stay in memory
-    phases["checking"] = time.monotonic() - mark
-    return run
+    if not everyone_connected.is_set():
+        phases["connecting"] = wall
+    phases["chatting"] = wall - phases["connecting"]
+    if progress:
+        progress(tally.line(wall))
+    return LoadRun(customers, speech, phases, wall)
+
+
+def time_limit(budget_s: float) -> float:
+    """How long a load run may take within its scenario's budget (scenario_budget): a fifth of it, at most
+    30 s, is left for closing the stopped conversations, the report and the remaining steps."""
+    return budget_s - min(30.0, budget_s / 5)
 
 
 def write_report(path: Path, run: LoadRun) -> Path:
-    """The run's metrics, failures and violations as JSON (next to the scenario's transcript file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(run.to_json(), indent=1))
-    return path
+    """The run's results file (load_results.write), next to the scenario's transcript file."""
+    return load_results.write(path, run.results())
 
 
 def chosen(settings, key: str, stated: float) -> tuple[float, str]:

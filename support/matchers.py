@@ -4,6 +4,7 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import re
 import struct
 import wave
 from typing import Iterable
@@ -31,9 +32,10 @@ RULE_GROUPS: dict[str, list[str]] = {
 
 
 class KeepsRules(BaseMatcher):
-    def __init__(self, names: Iterable[str] | None, strict: bool = False):
+    def __init__(self, names: Iterable[str] | None, strict: bool = False, what: str = ""):
         self.names = list(names) if names is not None else None
         self.strict = strict
+        self.what = what or (", ".join(self.names) if self.names is not None else "every whole-transcript rule")
         self.found: list[rules.Violation] = []
 
     def _matches(self, item: Transcript) -> bool:
@@ -41,8 +43,7 @@ class KeepsRules(BaseMatcher):
         return not self.found
 
     def describe_to(self, description) -> None:
-        which = ", ".join(self.names) if self.names is not None else "every whole-transcript rule"
-        description.append_text(f"a transcript that keeps {which}")
+        description.append_text(f"a transcript that keeps {self.what}")
 
     def describe_mismatch(self, item: Transcript, description) -> None:
         description.append_text("\n" + rules.explain(self.found, item))
@@ -53,11 +54,24 @@ def keeps_rules(*groups: str, strict: bool = False) -> KeepsRules:
     if not groups:
         return KeepsRules(None, strict)
     names = list(dict.fromkeys(RULE_GROUPS["connection"] + [n for g in groups for n in RULE_GROUPS[g]]))
-    return KeepsRules(names, strict)
+    return KeepsRules(names, strict, what=f"the connection and {' and '.join(groups)} rules")
 
 
 def keeps_rule(name: str) -> KeepsRules:
     return KeepsRules([name])
+
+
+_HAMCREST = re.compile(r"\A(?P<reason>.*?)\nExpected: (?P<expected>.*?)\n     but: (?P<but>.*)\Z", re.DOTALL)
+
+
+def finding_first(message: str) -> str:
+    """A PyHamcrest failure ("Expected: <what the matcher wants>\n     but: <the finding>") with the finding
+    first, so JUnit's and Allure's one-line message is the finding; other messages are returned as they are."""
+    parts = _HAMCREST.match(message)
+    if not parts:
+        return message
+    reason, expected, but = (parts.group(k).strip() for k in ("reason", "expected", "but"))
+    return f"{reason + ': ' if reason else ''}{but}\n(expected {expected})"
 
 
 # -- payloads ---------------------------------------------------------------------------------

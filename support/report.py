@@ -8,6 +8,7 @@ For report formatters, every scenario that ran carries ``scenario.chat_suite`` (
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -28,6 +29,9 @@ CLOSING_STEP = "the whole conversation keeps the protocol"
 Checked = list[tuple[Transcript, list[rules.Violation]]]
 
 
+_said = [""]   # the last note said
+
+
 def say(text: str) -> None:
     """A note for the person watching: the real stderr (behave captures sys.stderr inside steps, which
     would hide notes of passing steps), after whatever the formatter has written so far."""
@@ -35,9 +39,16 @@ def say(text: str) -> None:
         if out is not None:
             out.flush()
     print(mask(text), file=sys.__stderr__ or sys.stderr, flush=True)   # a URL's password too (ws://user:pw@host)
+    _said[0] = text
+
+
+def just_said(text: str) -> bool:
+    """Did the last note end with this text (a hook that said its reason before aborting)?"""
+    return bool(text) and _said[0].endswith(text)
 
 
 MACHINE_FORMATS = ("json", "json.pretty", "rerun")
+MARKER = ".written-by-chat-suite"
 RAW_LIMIT = 2**20   # characters of one frame kept in a transcript file; a longer one is clipped, its length noted
 
 
@@ -59,8 +70,9 @@ def keep_stdout_for_formatters(config) -> None:
 
 
 def open_run_folder(reports_dir: str) -> Path:
-    """A new folder for this run's transcripts (reports/<run id>/), never one an earlier run wrote, and
-    reports/latest pointing at it. Raises OSError when the folder cannot be written (a setting to fix)."""
+    """A new folder for this run's transcripts (reports/<run id>/), never one an earlier run wrote.
+    Raises OSError when the folder cannot be written (a setting to fix). ``point_latest_at`` publishes it
+    once the run has a backend; ``discard_run_folder`` removes it when the run stops before that."""
     root = Path(reports_dir)
     root.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
@@ -73,24 +85,43 @@ def open_run_folder(reports_dir: str) -> Path:
             continue
     else:
         raise OSError(f"could not make a new run folder in {root}")
-    (folder / ".written-by-chat-suite").write_text("this run's transcripts\n")   # proves the folder is writable
-    latest = root / "latest"
+    (folder / MARKER).write_text("this run's transcripts\n")   # proves the folder is writable
+    return folder
+
+
+def point_latest_at(folder: Path) -> None:
+    """reports/latest names this run's folder (atomically: a reader never sees it missing)."""
+    root = folder.parent
     try:
         temporary = root / f".latest-{os.getpid()}"
         temporary.unlink(missing_ok=True)
         temporary.symlink_to(folder.name)
-        os.replace(temporary, latest)
+        os.replace(temporary, root / "latest")
     except OSError:
         pass   # a file system without symlinks: the run folder is still named in the output
-    return folder
+
+
+def discard_run_folder(folder: Path) -> None:
+    """Remove the folder of a run that stopped before its first scenario (it holds only the marker)."""
+    try:
+        (folder / MARKER).unlink(missing_ok=True)
+        folder.rmdir()
+    except OSError:
+        pass   # something else wrote there: leave it
 
 
 def slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:80] or "scenario"
+    """A file name for a feature or scenario name: its words (any script), lower case, joined by dashes,
+    then a short hash of the exact name, so names that differ only in case, punctuation or script
+    ("Stop!" and "Stop?", two Chinese names) get files of their own."""
+    words = re.sub(r"[\W_]+", "-", text.lower()).strip("-")[:60].strip("-")
+    digest = hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{words}-{digest}" if words else digest
 
 
 def transcript_path(directory: str | Path, feature: str, scenario: str) -> Path:
-    """Where write_json puts a scenario's transcript in the run folder (known before it is written)."""
+    """Where write_json puts a scenario's transcript in the run folder (known before it is written);
+    one file per distinct feature and scenario name."""
     return Path(directory) / slug(feature) / f"{slug(scenario)}.json"
 
 

@@ -403,20 +403,29 @@ def tool_calls_have_results(c: Check) -> list[Violation]:
 
 # -- chat history (section 7) ---------------------------------------------------
 
-@rule("db_operation_executed carries user_message_id, ai_message_id and session_id, before text_completed (§7)")
+CHAT_RECORD = ("user_message_id", "ai_message_id", "session_id")   # what a stored exchange names (§7)
+SPEECH_RECORD = ("message_id",)   # what a speech-only request's record names: the answer that got its audio (§5, §7)
+
+
+@rule("db_operation_executed names what was stored: after a chat request user_message_id, ai_message_id and "
+      "session_id, before text_completed; after a speech-only request the message_id it read aloud (§7)")
 def db_record_well_formed(c: Check) -> list[Violation]:
     out = []
     for req, events in c.requests():
         done = _first(events, "text_completed")
+        speech_only = req.fields.get("request_type") == "tts"
         for e in events:
             if e.kind != "db_operation_executed":
                 continue
             record = e.fields.get("record")
-            missing = [k for k in ("user_message_id", "ai_message_id", "session_id")
-                       if not isinstance(record, dict) or k not in record]
+            wanted = SPEECH_RECORD if speech_only else CHAT_RECORD
+            missing = [k for k in wanted if not isinstance(record, dict) or k not in record]
+            if speech_only and missing and isinstance(record, dict) and all(k in record for k in CHAT_RECORD):
+                missing = []   # a chat record naming the answer (ai_message_id) says which message as well
             if missing:
-                out.append(c.violation("db_record_well_formed", e,
-                                       f"db_operation_executed content lacks {', '.join(missing)}: {str(record)[:80]!r}"))
+                what = "a speech-only request's" if speech_only else "a chat request's"
+                out.append(c.violation("db_record_well_formed", e, f"{what} db_operation_executed content lacks "
+                                       f"{', '.join(missing)}: {str(record)[:80]!r}"))
             if done and done.seq < e.seq:
                 out.append(c.violation("db_record_well_formed", e,
                                        f"request {req.request}: db_operation_executed after text_completed (#{done.seq})"))
@@ -566,3 +575,79 @@ def chat_id_of(transcript: Transcript, request: int) -> str | None:
 def answer_id_of(transcript: Transcript, request: int):
     """The stored answer's message id (ai_message_id, §7): what a speech-only request reads aloud (§5)."""
     return _stored_record(transcript, request).get("ai_message_id")
+
+
+# -- what became of one generated frame (exploration: protocol §3, §4, §9) ---------------------------------
+
+ANSWERED, REFUSED, TAKEN = "answered", "refused", "taken"   # the outcomes that keep the property
+OK_OUTCOMES = (ANSWERED, REFUSED, TAKEN)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one frame a client sent: one of OK_OUTCOMES, or the kind of failure, and what happened."""
+
+    name: str
+    detail: str
+    seq: int | None = None   # the event that shows it
+
+    @property
+    def ok(self) -> bool:
+        return self.name in OK_OUTCOMES
+
+
+def _error_text(error: Entry) -> str:
+    return str(error.fields.get("message") or "").strip()
+
+
+def closed_outcome(transcript: Transcript) -> Outcome | None:
+    """The backend ended the connection (any code): never an answer to a frame (§9)."""
+    closed = transcript.closed()
+    if closed is None or closed.kind not in ("closed by backend", "connection dropped"):
+        return None
+    code = closed.fields.get("code")
+    name = f"closed with code {code}" if code is not None else "dropped without a close frame"
+    return Outcome(name, f"the backend ended the connection: {closed.fields.get('detail')}", closed.seq)
+
+
+def probe_outcome(transcript: Transcript, sent: Entry, until: int | None = None) -> Outcome:
+    """What became of the frame sent at `sent`, judged on the events up to seq `until` (its answer window).
+
+    A request is answered in full (both flags, text_completed, some text, no error), or refused by an error
+    that says something and no text. Any other frame may be ignored or refused. Whatever it is, the backend
+    never closes the connection in answer and never goes silent on a request. A database error beside a
+    complete answer is allowed when the request named a chat (§7: an unknown chat is reported, the reply
+    still completes)."""
+    closed = closed_outcome(transcript)
+    if closed is not None and (until is None or closed.seq <= until):
+        return closed
+    n = sent.request
+    errors = [e for e in transcript.of_kind("error", after=sent.seq)
+              if e.request in (n, None) and (until is None or e.seq <= until)]
+    blank = next((e for e in errors if not _error_text(e)), None)
+    if blank is not None:
+        return Outcome("error that says nothing", f"an error with stage={blank.fields.get('stage')!r} and no text",
+                       blank.seq)
+    if n is None:
+        return Outcome(TAKEN, f"answered with an error: {_error_text(errors[0])!r}" if errors else "no answer, as allowed")
+    events = transcript.events_of_request(n)
+    if not events and not errors:
+        return Outcome("no answer in time", "neither an answer nor an error")
+    text = transcript.reply_text(n)
+    if errors and text.strip():
+        if sent.fields.get("chat_id") and all(e.fields.get("stage") == "database" for e in errors):
+            errors = []   # §7: the named chat was not found; the answer must still be complete
+        else:
+            return Outcome("answer then error", f"{len(text)} characters of answer and an error: "
+                                                f"{_error_text(errors[0])!r}", errors[0].seq)
+    if errors:
+        return Outcome(REFUSED, f"refused: {_error_text(errors[0])!r}", errors[0].seq)
+    if not transcript.request_finished(n):
+        return Outcome("answer never finished", "the backend began working on it and never sent both completion "
+                                                "flags", events[-1].seq)
+    why = not_answered_in_full(transcript, n)
+    if why is None:
+        return Outcome(ANSWERED, f"answered in full ({len(text)} characters)")
+    if not text.strip():
+        return Outcome("empty answer with no error", why, events[-1].seq)
+    return Outcome("answer not complete", why, events[-1].seq)

@@ -26,16 +26,21 @@ _CATEGORY_OF = {kind: cat for cat, kinds in CATEGORIES.items() for kind in kinds
 
 CLIP = 120              # longest string value shown in a tooltip
 TOOLTIP_LIMIT = 600     # longest tooltip as a whole
+DEPTH_LIMIT = 8         # nesting shown in a tooltip; deeper values are summarised
+ITEMS_LIMIT = 50        # members of one object or array shown in a tooltip
 LANE_LIMIT = 2000       # marks drawn per lane; a flooding backend gets the first and last halves
+FLAGGED_LIMIT = 2000    # rule-breaking marks drawn beyond those, per lane
 
 
-def category(direction: str, kind: str) -> str:
-    """The mark's family: sent, closes, control, text, speech, tools or errors."""
+def category(direction: str, kind: str, expected: bool = False) -> str:
+    """The mark's family: sent, closes, control, text, speech, tools, errors, or expected (an error a
+    step asked for: drawn apart from the errors that fail a scenario)."""
     if direction == SENT:
         return "sent"
     if direction == CLOSED:
         return "closes"
-    return _CATEGORY_OF.get(kind, "control")
+    found = _CATEGORY_OF.get(kind, "control")
+    return "expected" if expected and found == "errors" else found
 
 
 def clip(text: str, width: int = CLIP) -> str:
@@ -43,14 +48,40 @@ def clip(text: str, width: int = CLIP) -> str:
     return transcript_clip(text, width)
 
 
-def _clip_values(value: Any) -> Any:
-    if isinstance(value, str):
-        return clip(value)
-    if isinstance(value, dict):
-        return {k: _clip_values(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_clip_values(v) for v in value]
-    return value
+def _clip_values(value: Any, depth: int = DEPTH_LIMIT, items: int = ITEMS_LIMIT) -> Any:
+    """The value with long strings clipped, deep nesting and long containers summarised; iterative,
+    so a frame nested 100,000 deep cannot exhaust the stack."""
+    def leaf(v: Any, level: int) -> Any:
+        if isinstance(v, str):
+            return clip(v)
+        if isinstance(v, (dict, list)) and level >= depth:
+            return f"…({type(v).__name__} of {len(v)}, nested deeper than {depth})"
+        if isinstance(v, dict):
+            return {}
+        if isinstance(v, list):
+            return []
+        return v
+
+    root = leaf(value, 0)
+    todo = [(value, root, 0)] if isinstance(root, (dict, list)) else []
+    while todo:
+        source, target, level = todo.pop()
+        pairs = list(source.items()) if isinstance(source, dict) else list(enumerate(source))
+        for key, child in pairs[:items]:
+            made = leaf(child, level + 1)
+            if isinstance(target, dict):
+                target[clip(str(key))] = made
+            else:
+                target.append(made)
+            if isinstance(made, (dict, list)):
+                todo.append((child, made, level + 1))
+        if len(pairs) > items:
+            more = f"…({len(pairs) - items} more)"
+            if isinstance(target, dict):
+                target["…"] = more
+            else:
+                target.append(more)
+    return root
 
 
 def wire_text(raw: Any) -> str:
@@ -61,7 +92,7 @@ def wire_text(raw: Any) -> str:
     text = mask(text)
     try:
         parsed = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):   # not JSON, or nested past the parser's stack
         return clip(text)
     if not isinstance(parsed, (dict, list)):
         return clip(text)
@@ -85,6 +116,7 @@ class Lane:
     name: str
     marks: list[Mark] = field(default_factory=list)
     omitted: int = 0          # marks left out to cap the size
+    omitted_flagged: int = 0  # of them, marks that break a rule (past FLAGGED_LIMIT)
 
 
 def entries_of(transcript: Transcript) -> list[dict]:
@@ -96,19 +128,25 @@ def entries_of(transcript: Transcript) -> list[dict]:
     return rows
 
 
-def lane(name: str, entries: Iterable[dict], keep: Iterable[int] = (), limit: int = LANE_LIMIT) -> Lane:
-    """One connection's marks; beyond `limit` only the first and last halves (and `keep` seqs) are drawn."""
+def lane(name: str, entries: Iterable[dict], keep: Iterable[int] = (), limit: int = LANE_LIMIT,
+         flagged_limit: int = FLAGGED_LIMIT) -> Lane:
+    """One connection's marks; beyond `limit` only the first and last halves are drawn, and of the
+    `keep` seqs between them (rule breakers) at most `flagged_limit`: the page stays small."""
     rows = list(entries)
     total, keep = len(rows), set(keep)
+    omitted_flagged = 0
     if total > limit:
         half = limit // 2
-        rows = rows[:half] + [r for r in rows[half:-half] if r.get("seq") in keep] + rows[-half:]
-    out = Lane(name, omitted=total - len(rows))
+        middle = [r for r in rows[half:-half] if r.get("seq") in keep]
+        omitted_flagged = max(0, len(middle) - flagged_limit)
+        rows = rows[:half] + middle[:flagged_limit] + rows[-half:]
+    out = Lane(name, omitted=total - len(rows), omitted_flagged=omitted_flagged)
     for row in rows:
         direction, kind = row.get("direction", RECEIVED), row.get("kind", "")
         text = row.get("detail") if direction == CLOSED else row.get("raw")
         out.marks.append(Mark(seq=int(row.get("seq", 0)), t=float(row.get("t", 0.0)), direction=direction,
-                              kind=kind, label=str(row.get("label") or kind), category=category(direction, kind),
+                              kind=kind, label=str(row.get("label") or kind),
+                              category=category(direction, kind, bool(row.get("expected"))),
                               text=wire_text(text), request=row.get("request")))
     return out
 

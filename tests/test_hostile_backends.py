@@ -2,9 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
-from contextlib import contextmanager
 
 import pytest
 
@@ -15,19 +12,8 @@ from support.session import Session
 from support.tokens import mint
 from support.transcript import Transcript
 from support.vocabulary import Dialect
-from tests.behave_runner import ROOT, run_behave
-
-
-@contextmanager
-def hostile(mode: str, port: int):
-    proc = subprocess.Popen([sys.executable, "-m", "tests.hostile.server", mode, str(port)], cwd=ROOT,
-                            stdout=subprocess.PIPE, text=True)
-    try:
-        assert "serving" in proc.stdout.readline()
-        yield f"ws://127.0.0.1:{port}/chat/ws"
-    finally:
-        proc.kill()
-        proc.wait(10)
+from tests.behave_runner import run_behave
+from tests.hostile import hostile
 
 
 def test_a_flooding_backend_ends_the_run_with_the_flood_named(unused_port):

@@ -127,3 +127,60 @@ def test_a_flooding_backend_cannot_make_a_giant_page():
     page = html_report.render_report([html_report.view(scenario)])
     assert "18000 marks not drawn" in page
     assert page.count('class="mark ') == 2000 and len(page) < 2_000_000
+
+
+# -- failures grouped by cause, descriptions, the axis, expected errors (issue 16, item 4) -----------
+
+def broken(rule: str, seq: int = 3) -> rules.Violation:
+    return rules.Violation(rule, seq, f"{rule} broke", "")
+
+
+def test_the_report_opens_with_the_broken_rules_each_with_its_scenarios():
+    gap = fake_scenario("gap one", "failed", chat_suite={"violations": [("c", broken("chunk_index_sequence"))]})
+    both = fake_scenario("gap two", "failed", chat_suite={"violations": [
+        ("c", broken("chunk_index_sequence")), ("c", broken("nothing_after_cancelled"))]})
+    timed_out = fake_scenario("timed out", "failed", steps=[("When", "I ask", "failed", "timed out after 20 s")])
+    fine = fake_scenario("fine", "passed")
+    page = html_report.render_report([html_report.view(s) for s in (gap, fine, both, timed_out)])
+
+    causes = page.index("Why the run failed")
+    assert causes < page.index('<section class="scenario')   # the page opens with them
+    found = re.findall(r'<li class="cause" data-rule="([^"]+)" data-scenarios="(\d+)">(.*?)</li>', page)
+    assert [(rule, int(n)) for rule, n, _ in found] == [
+        ("chunk_index_sequence", 2), ("nothing_after_cancelled", 1), (html_report.NO_RULE, 1)]
+    first = found[0][2]
+    assert html.escape(rules.DESCRIPTIONS["chunk_index_sequence"], quote=True) in first
+    assert "broke 2 scenarios" in first and 'href="#s1"' in first and 'href="#s3"' in first
+    assert 'href="#s2"' not in page[causes:page.index('<section class="scenario')]   # the passed one is no cause
+
+
+def test_feature_descriptions_and_skip_reasons_are_shown():
+    scenario = fake_scenario("skipped one", "skipped")
+    scenario.feature.description = ["A customer asks and watches the answer appear,", "piece by piece."]
+    scenario.skip_reason = "needs the dockerised backend"
+    page = html_report.render_report([html_report.view(scenario)])
+    assert "A customer asks and watches the answer appear,\npiece by piece." in page
+    assert "not run: needs the dockerised backend" in page
+
+
+def test_the_axis_reads_milliseconds_on_a_short_conversation(b):
+    tr = a_transcript(b)
+    for entry in tr.entries:
+        entry.t = entry.t / 50   # the 20 ms conversation of the issue: 0.00 s, 0.00 s, 0.01 s
+    page = html_report.render_report([html_report.view(fake_scenario("quick", "passed",
+                                                                     chat_suite={"transcripts": [tr]}))])
+    ticks = re.findall(r'class="tick(?: last)?">([^<]+)<', page)
+    assert len(ticks) == 6 and all(t.endswith(" ms") for t in ticks), ticks
+    assert len(set(ticks)) == 6   # each tick says a different time
+    assert html_report.tick_label(30, 60) == "30 s" and html_report.tick_label(1.5, 3) == "1.5 s"
+
+
+def test_an_expected_error_is_drawn_apart_from_failures(b):
+    b.ready()
+    b.tr.expect(b.recv("error", stage="validation", message="no prompt"))
+    b.recv("error", stage="database", message="nobody asked")
+    page = html_report.render_report([html_report.view(fake_scenario("errors", "passed",
+                                                                     chat_suite={"transcripts": [b.tr]}))])
+    kinds = re.findall(r'<g class="mark cat-(\w+)[^"]*" data-seq="\d+" data-kind="error"', page)
+    assert kinds == ["expected", "errors"], kinds
+    assert "an error a step asked for" in page and "expected error" in html_report.legend()

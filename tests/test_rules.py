@@ -518,6 +518,44 @@ def test_db_record_that_is_not_json(b):
     assert v.seq == bad.seq and "user_message_id, ai_message_id, session_id" in v.message
 
 
+def _speech_only_reply(b, record):
+    """A speech-only request (§5) as production answers it, ending with the record it stores (§7)."""
+    frame = {"request_type": "tts", "user_input": {"prompt": [{"type": "text", "text": "Read it"}], "message_id": 2},
+             "user_settings": {"tts": {"tts_auto_execute": True}}}
+    b.recorder.sent(json.dumps(frame), frame)
+    b.recv("working", request_type="tts")
+    b.recv("text_not_requested")
+    b.recv("tts_started", provider="stub", format="mp3")
+    b.recv("audio_chunk", audio=AUDIO)
+    b.recv("tts_completed")
+    return b.recv("db_operation_executed", record=json.dumps(record))
+
+
+def test_a_speech_only_record_names_the_message_it_read_aloud(b):
+    _speech_only_reply(b, {"message_id": 2})
+    assert rules.violations_only(rules.check(b.tr, ["db_record_well_formed", "frames_match_schema"])) == []
+
+
+def test_a_speech_only_record_may_be_a_chat_record(b):
+    _speech_only_reply(b, {"user_message_id": 1, "ai_message_id": 2, "session_id": CHAT_ID})
+    assert rules.check(b.tr, ["db_record_well_formed"]) == []
+
+
+def test_a_speech_only_record_that_names_no_message_breaks_the_rule(b):
+    bad = _speech_only_reply(b, {"stored": True})
+    [v] = rules.check(b.tr, ["db_record_well_formed"])
+    assert v.seq == bad.seq and "speech-only request's" in v.message and "message_id" in v.message
+
+
+def test_a_chat_record_still_needs_its_three_ids(b):
+    start(b)
+    b.recv("text_chunk", text="Hi", chunk_index=1)
+    bad = b.recv("db_operation_executed", record=json.dumps({"message_id": 2}))
+    flags(b)
+    [v] = rules.check(b.tr, ["db_record_well_formed"])
+    assert v.seq == bad.seq and "chat request's" in v.message and "user_message_id, ai_message_id, session_id" in v.message
+
+
 # -- severities and messages -------------------------------------------------------------------
 
 def test_unknown_event_is_a_notice_unless_strict(b):

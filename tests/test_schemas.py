@@ -95,7 +95,8 @@ def resolve(doc: dict, schema: dict) -> dict:
 
 
 def required_paths(doc: dict, schema: dict, instance, path=()):
-    """Paths of every required property the instance has, following $ref, nested objects and object anyOf branches."""
+    """Paths of every required property the instance has, following $ref, nested objects, object anyOf branches
+    and the if/then/else branch it takes."""
     schema = resolve(doc, schema)
     if not isinstance(instance, dict):
         return
@@ -107,6 +108,9 @@ def required_paths(doc: dict, schema: dict, instance, path=()):
     for branch in schema.get("anyOf", []):
         if resolve(doc, branch).get("type") == "object":
             yield from required_paths(doc, branch, instance, path)
+    if "if" in schema:   # the branch the instance takes (an if of required keys)
+        taken = "then" if all(k in instance for k in schema["if"].get("required", [])) else "else"
+        yield from required_paths(doc, schema[taken], instance, path)
 
 
 def without(frame: dict, path: tuple) -> dict:

@@ -539,3 +539,68 @@ class PongBlockedWhileStreaming(Fault):
 class CloseSessionIgnored(Fault):
     def incoming(self, conn, data):
         return (None, []) if isinstance(data, dict) and conn.d.client_kind(data) == "close_session" else (data, [])
+
+
+# -- exploration: defects no written scenario sends the request for (one per outcome class) ---------------------
+
+def _value_at(data, *keys):
+    """(present?, value) of a member nested in a request."""
+    for key in keys:
+        if not isinstance(data, dict) or key not in data:
+            return False, None
+        data = data[key]
+    return True, data
+
+
+def _wrong_type(data, keys: tuple, wanted: tuple) -> bool:
+    present, value = _value_at(data, *keys)
+    return present and value is not None and (not isinstance(value, wanted) or isinstance(value, bool) and bool not in wanted)
+
+
+def _request(conn, data) -> bool:
+    return isinstance(data, dict) and conn.d.client_kind(data) is None and ("user_input" in data or "request_type" in data)
+
+
+@fault("empty_answer_on_bad_temperature", "answers with an empty reply and no error when user_settings.text.temperature "
+                                          "is not a number (a nested field of the wrong type)")
+class EmptyAnswerOnBadTemperature(Fault):
+    def incoming(self, conn, data):
+        if _request(conn, data) and _wrong_type(data, ("user_settings", "text", "temperature"), (int, float)):
+            return None, [Out("working", {"request_type": "text"}), Out("text_completed"), Out("tts_not_requested")]
+        return data, []
+
+
+@fault("close_on_bad_request_type", "closes the connection (1000) when request_type is not a string (a top-level field "
+                                    "of the wrong type)")
+class CloseOnBadRequestType(Fault):
+    def incoming(self, conn, data):
+        if _request(conn, data) and _wrong_type(data, ("request_type",), (str,)):
+            return None, [Close(1000, "")]
+        return data, []
+
+
+@fault("silent_on_bad_chat_id", "never answers a request whose user_input.session_id (the chat id) is not a string")
+class SilentOnBadChatId(Fault):
+    def incoming(self, conn, data):
+        if _request(conn, data) and _wrong_type(data, ("user_input", "session_id"), (str,)):
+            return None, []
+        return data, []
+
+
+@fault("answer_then_error_on_bad_history", "answers in full, then reports 'Failed to save chat history' (an error after "
+                                           "the answer) when user_input.chat_history is not a list")
+class AnswerThenErrorOnBadHistory(Fault):
+    def __init__(self):
+        self.armed = False
+
+    def incoming(self, conn, data):
+        if _request(conn, data) and _wrong_type(data, ("user_input", "chat_history"), (list,)):
+            self.armed = True
+            data = {**data, "user_input": {**data["user_input"], "chat_history": []}}
+        return data, []
+
+    def outgoing(self, conn, out):
+        if self.armed and out.kind == "db_operation_executed":
+            self.armed = False   # as production did: the error in place of the record, then the flags
+            return [Out("error", {"stage": "database", "message": "Failed to save chat history"})]
+        return [out]

@@ -387,9 +387,8 @@ class Connection:
             why = "TTS request requires message_id" if r.message_id is None else f"message {r.message_id!r} not found"
             await self.emit("error", stage="database", message=why)
             return
-        # append_exchange stores the question right before its answer, so the question's id is one less
-        await self.emit("db_operation_executed", record={"user_message_id": r.message_id - 1,
-                                                         "ai_message_id": r.message_id, "session_id": stored[1]})
+        # as production: the record names the stored answer that got its audio (§7), not a new exchange
+        await self.emit("db_operation_executed", record={"message_id": r.message_id})
 
     async def speak(self, r: Request, pieces: list[str]) -> None:
         """The speech of a reply: tts_started, one audio chunk per few words, the summary, the flags, the upload."""
