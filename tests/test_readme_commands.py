@@ -3,11 +3,14 @@ both sides read, paths name the run folder, and the event flow is in the dialect
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import os
 import re
 import signal
 import subprocess
 from pathlib import Path
+
+import pytest
 
 from support.config import load
 from support.session import Session
@@ -35,16 +38,30 @@ def gets_in(url: str, environ: dict) -> bool:
         session.close_now()
 
 
-def run_recipe_backend(environ: dict) -> bool:
+def locust_line() -> str:
+    """The recipe's Locust command, its continuation lines joined."""
+    lines = README.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("python -m support.reference_backend --port"))
+    command = lines[start + 1]
+    for more in lines[start + 2:]:
+        if not command.endswith("\\"):
+            break
+        command = command[:-1] + more
+    return command
+
+
+def run_recipe_backend(environ: dict, then=gets_in):
+    """Start the recipe's backend as written (on a free port, JWT_SECRET as given) and call then(url, environ)."""
     command = re.sub(r"--port \d+", "--port 0", locust_backend_line())
-    env = {k: v for k, v in os.environ.items() if k not in ("JWT_SECRET", "MY_AUTH_TOKEN")} | environ
+    env = {k: v for k, v in os.environ.items() if k not in ("JWT_SECRET", "MY_AUTH_TOKEN")
+           and not k.startswith("CHAT_SUITE_")} | environ
     proc = subprocess.Popen(["bash", "-c", f"exec {command}"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
                             start_new_session=True)
     try:
         for line in proc.stdout:
             if found := SERVING.search(line):
-                return gets_in(found.group(1), environ)
+                return then(found.group(1), env)
         return False   # it did not start
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
@@ -72,3 +89,19 @@ def test_the_event_flow_example_is_in_the_v2_dialect():
     names = [re.match(r"\w+", part).group(0) for part in flow.removeprefix("my connection: ").split(" → ")]
     v2 = {spec.wire_type for spec in Dialect.load("v2").events.values()}
     assert len(names) > 5 and [n for n in names if n not in v2] == [], flow
+
+
+@pytest.mark.skipif(importlib.util.find_spec("locust") is None, reason="locust is not installed")
+def test_the_locust_recipe_passes_as_written_against_the_clean_backend():
+    """The recipe's Locust command, smaller (20 users for 4 s), with JWT_SECRET unset: every conversation
+    gets in and is answered in full, and those running at the end may finish (exit 0)."""
+    def locust(url: str, env: dict) -> subprocess.CompletedProcess:
+        command = locust_line().replace("ws://localhost:8765/chat/ws", url).replace("--processes 2", "")
+        command = re.sub(r"-u \d+ -r \d+ --run-time \w+", "-u 20 -r 20 --run-time 4s", command)
+        return subprocess.run(["bash", "-c", command + " --only-summary"], cwd=ROOT, env=env, capture_output=True,
+                              text=True, timeout=120)
+    assert "--stop-timeout" in locust_line() and "-u 2000" in locust_line()
+    done = run_recipe_backend({}, then=locust)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    found = re.search(r"^\s*WS\s+conversation\s+(\d+)\s+(\d+)\(", done.stdout + done.stderr, re.MULTILINE)
+    assert found and int(found.group(1)) > 0 and found.group(2) == "0", (done.stdout + done.stderr)[-3000:]
