@@ -23,7 +23,7 @@ TOKEN_PARAM = re.compile(r"(?i)([?&]token=|\"token\"\s*:\s*\")([^&\s\"'#]+)")
 AUTH_HEADER = re.compile(r"(?i)(authorization\"?\s*[:=]\s*\"?(?:(?:bearer|basic)\s+)?)([^\s\"',}]+)")   # Bearer, Basic or bare
 BASIC_AUTH = re.compile(r"(?i)(authorization\"?\s*[:=]\s*\"?basic\s+)([A-Za-z0-9+/=]+)")   # base64 of user:password
 # A password in a URL's user info (ws://user:password@host/…): greedy up to the last @ before the path.
-URL_PASSWORD = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^\s/@:]*:)([^\s/]*)(@)")
+URL_PASSWORD = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^\s/?#@:]*:)([^\s/?#\"'<>]*)(@)")
 HIDDEN = "***"
 
 # Where websockets logs (websockets.client / .server, set in websockets.protocol), asyncio (its

@@ -108,6 +108,7 @@ BASIC = base64.b64encode(f"u:{PASSWORD}".encode()).decode()   # how websockets s
     (f"ws://u:{PASSWORD}@with@at@host/chat/ws?token=x", "ws://u:***@host/chat/ws?token=…"),
     (f"> Authorization: Basic {BASIC}", "> Authorization: Basic ***"),
     ("ws://user@host/chat/ws and http://host/a@b", "ws://user@host/chat/ws and http://host/a@b"),
+    ("ws_url='ws://localhost:99999', email='a@b'", "ws_url='ws://localhost:99999', email='a@b'"),   # a port is no password
 ])
 def test_a_password_in_a_url_is_hidden_whole(text, shown):
     from support import secrets
