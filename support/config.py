@@ -10,8 +10,10 @@ from __future__ import annotations
 import difflib
 import math
 import os
+import sqlite3
 import warnings
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Mapping
 from urllib.parse import urlparse
 
@@ -35,6 +37,8 @@ FALSE = {"0", "false", "no", "off", ""}
 REFERENCE_DEFAULTS = {"quiet_window": 0.2}
 DURATIONS = ("timeout", "error_timeout", "connect_timeout", "quiet_window", "scenario_budget", "explore_budget")
 MAX_SECONDS = 86400.0
+# One process holds a socket per load customer; past this, shard the run over processes (README).
+MAX_LOAD_CUSTOMERS = 1_000_000
 
 
 class ConfigError(ValueError):
@@ -104,6 +108,11 @@ class Settings:
     @property
     def message_limit(self) -> int | None:
         return int(self.max_message_bytes) if self.max_message_bytes else None
+
+    @property
+    def transcript_byte_cap(self) -> int:
+        """max_transcript_mb in bytes, at least 1: a tiny cap must not round to 0, which means "no cap"."""
+        return max(1, math.ceil(self.max_transcript_mb * 2**20))
 
     def redacted(self) -> dict:
         out = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -225,20 +234,69 @@ def _validate(s: Settings) -> None:
         raise ConfigError(f"dialect={s.dialect!r}: available dialects are {', '.join(available_dialects())}")
     if s.reference_auth_at not in ("first_frame", "handshake"):
         raise ConfigError(f"reference_auth_at={s.reference_auth_at!r}: use 'first_frame' or 'handshake'")
+    if s.is_reference and s.reference_db:
+        _validate_db(s.reference_db)
+    _validate_load(s)
+
+
+def _validate_db(path: str) -> None:
+    """The bundled backend keeps chat history in this SQLite file: it must be one, or creatable."""
+    where = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path) or not os.path.isdir(where):
+        problem = "is a folder" if os.path.isdir(path) else f"its folder {where!r} does not exist"
+        raise ConfigError(f"reference_db={path!r}: {problem}; name a SQLite file in an existing folder, "
+                          "or leave it empty for a temporary one")
+    if not os.path.exists(path):
+        if not os.access(where, os.W_OK):
+            raise ConfigError(f"reference_db={path!r}: the folder {where!r} is not writable")
+        return
+    try:   # read-only: checking must not change the file
+        db = sqlite3.connect(Path(os.path.abspath(path)).as_uri() + "?mode=ro", uri=True)
+        try:
+            db.execute("PRAGMA schema_version")
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        raise ConfigError(f"reference_db={path!r} cannot be used: {exc}") from None
+
+
+def _validate_load(s: Settings) -> None:
+    """Checked at start, not when the load step runs: a bad number then would waste a run (or all its memory)."""
+    limit, why = MAX_LOAD_CUSTOMERS, "one run holds at most that many"
+    try:
+        import resource
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]   # the soft limit may still be raised up to it
+        if hard != resource.RLIM_INFINITY and hard < limit:
+            limit, why = hard, f"this process may never open more than {hard} files (ulimit -Hn)"
+    except (ImportError, OSError, ValueError):
+        pass   # no such limit here (Windows)
+    if not 0 <= s.load_customers <= limit:
+        raise ConfigError(f"load_customers={s.load_customers}: from 0 (the scenario's number) to {limit}: each "
+                          f"customer holds a socket and {why}; shard bigger runs over processes (README)")
+    if not 0 <= s.load_percentile <= 100:
+        raise ConfigError(f"load_percentile={s.load_percentile:g}: a percentage from 0 to 100 (0 keeps the scenario's)")
+    if s.load_connecting <= 0:
+        raise ConfigError(f"load_connecting={s.load_connecting}: a positive number of handshakes at once")
 
 
 def _validate_url(ws_url: str) -> None:
-    url = urlparse(ws_url)
-    if url.scheme not in ("ws", "wss") or not url.hostname:
-        raise ConfigError(f"ws_url={ws_url!r} is not a ws:// or wss:// URL")
+    from support.secrets import mask   # (secrets imports this module) a password in the URL is never shown
+    shown = mask(ws_url)
+    try:
+        url = urlparse(ws_url)
+        host = url.hostname
+    except ValueError as exc:   # "Invalid IPv6 URL": an unclosed [
+        raise ConfigError(f"ws_url={shown!r} is not a valid URL ({exc})") from None
+    if url.scheme not in ("ws", "wss") or not host:
+        raise ConfigError(f"ws_url={shown!r} is not a ws:// or wss:// URL")
     try:
         port = url.port
     except ValueError as exc:   # "Port out of range", "could not be cast to integer"
-        raise ConfigError(f"ws_url={ws_url!r}: the port is not valid ({exc}); use 1 to 65535") from None
+        raise ConfigError(f"ws_url={shown!r}: the port is not valid ({exc}); use 1 to 65535") from None
     if port == 0:   # websockets would quietly dial the scheme's default port instead
-        raise ConfigError(f"ws_url={ws_url!r}: port 0 is not a port to connect to; use 1 to 65535")
+        raise ConfigError(f"ws_url={shown!r}: port 0 is not a port to connect to; use 1 to 65535")
     if url.fragment or ws_url.endswith("#"):
-        raise ConfigError(f"ws_url={ws_url!r}: a WebSocket URL has no #fragment; remove it")
+        raise ConfigError(f"ws_url={shown!r}: a WebSocket URL has no #fragment; remove it")
 
 
 def _validate_signing(s: Settings) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 from behave.reporter.summary import AbstractSummaryReporter
 
 from support import rules
+from support.secrets import mask
 from support.transcript import Transcript
 
 # The generated last step of every scenario that runs (environment.py adds it, steps/protocol_check_steps.py
@@ -37,7 +38,7 @@ def say(text: str) -> None:
     for out in (sys.stdout, sys.__stdout__):
         if out is not None:
             out.flush()
-    print(text, file=sys.__stderr__ or sys.stderr, flush=True)
+    print(mask(text), file=sys.__stderr__ or sys.stderr, flush=True)   # a URL's password too (ws://user:pw@host)
     _said[0] = text
 
 

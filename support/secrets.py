@@ -5,6 +5,9 @@ websockets logs the upgrade request at DEBUG (``> GET /chat/ws?token=…``, ``> 
 and the frames it reads, so a backend that echoes the token would print it too. Each token keeps
 a recognisable start and its length (``support.config.redact``): ``eyJhbG…(159 chars)``.
 
+A password in the backend's URL (``ws://user:password@host``, which websockets sends as Basic
+authentication) is hidden whole: ``ws://user:***@host``.
+
 Hook for code that prints frames (transcript, reports): ``support.secrets.mask(text) -> text``.
 """
 from __future__ import annotations
@@ -17,7 +20,11 @@ from support.config import redact
 # A JWT, also a clipped one (a printer may cut it after the payload); JWT headers are JSON: "eyJ…".
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*)?")
 TOKEN_PARAM = re.compile(r"(?i)([?&]token=|\"token\"\s*:\s*\")([^&\s\"'#]+)")
-AUTH_HEADER = re.compile(r"(?i)(authorization\"?\s*[:=]\s*\"?(?:bearer\s+)?)([^\s\"',}]+)")   # Bearer or not
+AUTH_HEADER = re.compile(r"(?i)(authorization\"?\s*[:=]\s*\"?(?:(?:bearer|basic)\s+)?)([^\s\"',}]+)")   # Bearer, Basic or bare
+BASIC_AUTH = re.compile(r"(?i)(authorization\"?\s*[:=]\s*\"?basic\s+)([A-Za-z0-9+/=]+)")   # base64 of user:password
+# A password in a URL's user info (ws://user:password@host/…): greedy up to the last @ before the path.
+URL_PASSWORD = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^\s/?#@:]*:)([^\s/?#\"'<>]*)(@)")
+HIDDEN = "***"
 
 # Where websockets logs (websockets.client / .server, set in websockets.protocol), asyncio (its
 # errors may quote a URL) and the suite's modules. A logger's filters see only the records logged at
@@ -26,14 +33,17 @@ LOGGERS = ("websockets", "websockets.client", "websockets.server", "asyncio", "s
 
 
 def mask(text: str) -> str:
-    """The text with every token cut to a recognisable start and its length; other text unchanged."""
+    """The text with every token cut to a recognisable start and its length, and any password in a URL
+    replaced by ***; other text unchanged."""
     text = JWT.sub(lambda m: redact(m.group(0)), text)
+    text = URL_PASSWORD.sub(lambda m: m.group(1) + HIDDEN + m.group(3) if m.group(2) else m.group(0), text)
     text = TOKEN_PARAM.sub(lambda m: m.group(1) + _redact_once(m.group(2)), text)
+    text = BASIC_AUTH.sub(lambda m: m.group(1) + HIDDEN, text)   # its start would spell the user and the password's
     return AUTH_HEADER.sub(lambda m: m.group(1) + _redact_once(m.group(2)), text)
 
 
 def _redact_once(value: str) -> str:
-    return value if "…(" in value else redact(value)   # already masked as a JWT
+    return value if "…(" in value or value == HIDDEN else redact(value)   # already masked
 
 
 class MaskTokens(logging.Filter):

@@ -80,8 +80,57 @@ def describe_close(code: int | None, reason: str) -> str:
     return f"close code {code}" + (f" ({label})" if label else "") + (f" reason {reason!r}" if reason else "")
 
 
+def closing(exc: ConnectionClosed, ws) -> tuple[str, int | None, str, str]:
+    """(how, code, reason, detail) of a connection that ended: who closed it, with what, and anything odd
+    about it (a close frame websockets refused to parse, a TCP connection left open after the close)."""
+    wire, code_on_wire = getattr(ws, "wire_close", None), getattr(ws, "wire_close_code", None)
+    if exc.rcvd is not None and (exc.sent is None or exc.rcvd_then_sent):
+        how, code, reason = "closed by backend", exc.rcvd.code, exc.rcvd.reason
+        detail = describe_close(code, reason)
+    elif wire is not None and exc.rcvd is None and exc.sent is not None:
+        # The backend sent a close frame websockets could not parse and answered with its own code (1002,
+        # or 1007 for a reason that is not UTF-8): report the backend's frame, not websockets' answer.
+        how, code, reason = "closed by backend", code_on_wire, ""
+        detail = f"{invalid_close(wire)}; the suite failed the connection with {int(exc.sent.code)}"
+    elif exc.sent is not None:
+        how, code, reason = "closed by suite", exc.sent.code, exc.sent.reason
+        detail = describe_close(code, reason)
+        if code == 1009:
+            detail = f"the backend sent a message over the suite's limit ({reason}); the suite closed with 1009"
+        elif code != 1000:
+            detail = f"the suite failed the connection with {detail}"
+    else:
+        how, code, reason = "connection dropped", None, ""
+        detail = describe_close(code, reason)
+        if isinstance(exc.__cause__, OSError):   # why it dropped (e.g. an SSLError mid-stream)
+            detail += f": {type(exc.__cause__).__name__}: {exc.__cause__}"
+    if getattr(ws, "tcp_left_open", False):
+        detail += (f"; the backend then left the TCP connection open (the suite dropped it after the "
+                   f"{ws.close_timeout:g} s close timeout)")
+    return how, code, reason, detail
+
+
+def invalid_close(payload: bytes) -> str:
+    """What is wrong with a close frame's payload websockets refused (RFC 6455 §5.5.1, §7.4)."""
+    if len(payload) < 2:
+        return f"a close frame with a {len(payload)}-byte payload, too short for a close code (2 bytes)"
+    code = int.from_bytes(payload[:2], "big")
+    if code in RESERVED_CLOSE:
+        return (f"close code {code} ({RESERVED_CLOSE[code]}), a reserved code that must never be sent in a close "
+                f"frame (RFC 6455 §7.4.1)")
+    if not (1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999):
+        return f"close code {code}, which no endpoint may send (RFC 6455 §7.4: 1000-1003, 1007-1014 or 3000-4999)"
+    return f"close code {code} with a reason that is not valid UTF-8 ({payload[2:][:60]!r})"
+
+
 def connect_failure(exc: BaseException, url: str, connect_timeout: float) -> tuple[str, str]:
-    """(the cause in a few words, a one-line message) for a connect that raised; InvalidStatus is not one."""
+    """(the cause in a few words, a one-line message) for a connect that raised; InvalidStatus is not one.
+    A password in the URL (ws://user:password@host), also where the exception quotes it, is not shown."""
+    how, message = _connect_failure(exc, url, connect_timeout)
+    return how, secrets.mask(message)
+
+
+def _connect_failure(exc: BaseException, url: str, connect_timeout: float) -> tuple[str, str]:
     host = urlparse(url).hostname
     secure = url.startswith("wss:")
     if _refused(exc):
@@ -112,19 +161,37 @@ def _refused(exc: BaseException) -> bool:
 
 
 class _ClientConnection(ClientConnection):
-    """Keeps the code of the last close frame as sent, before websockets parses it: a reserved code
-    (1005/1006/1015) fails the parse, and websockets then reports only its own 1002."""
+    """Keeps the last close frame's payload as sent, before websockets parses it: an invalid code or a
+    1-byte payload fails the parse, and websockets then reports only its own 1002. Also drops a
+    connection whose backend sent its close frame (or was failed by the suite) but never closes TCP:
+    websockets enforces its close timeout only when it sends, so a reader alone would wait forever."""
 
     def __init__(self, ws_protocol, *args, **kwargs):
         super().__init__(ws_protocol, *args, **kwargs)
-        self.wire_close_code: int | None = None
+        self.wire_close: bytes | None = None
+        self.tcp_left_open = False
+        self._drop_timer: asyncio.TimerHandle | None = None
         recv_frame = ws_protocol.recv_frame
 
         def recording(frame):
-            if frame.opcode is Opcode.CLOSE and len(frame.data) >= 2:
-                self.wire_close_code = int.from_bytes(frame.data[:2], "big")
+            if frame.opcode is Opcode.CLOSE:
+                self.wire_close = bytes(frame.data)
             return recv_frame(frame)
         ws_protocol.recv_frame = recording
+
+    @property
+    def wire_close_code(self) -> int | None:
+        return int.from_bytes(self.wire_close[:2], "big") if self.wire_close and len(self.wire_close) >= 2 else None
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self.close_deadline is not None and self._drop_timer is None:
+            self._drop_timer = self.loop.call_at(self.close_deadline, self._drop_if_still_open)
+
+    def _drop_if_still_open(self) -> None:
+        if not self.connection_lost_waiter.done():
+            self.tcp_left_open = True
+            self.transport.abort()
 
 
 # -- the background loop ---------------------------------------------------------------------
@@ -179,7 +246,7 @@ class Session:
         self.url = settings.ws_url
         self.transcript = Transcript(name, mode=self.mode)
         self.recorder = Recorder(self.transcript, dialect, max_frames=settings.max_frames,
-                                 max_bytes=int(settings.max_transcript_mb * 2**20))
+                                 max_bytes=settings.transcript_byte_cap)
         self.session_id: str | None = None
         self._ws: ClientConnection | None = None
         self._reader: asyncio.Task | None = None
@@ -258,7 +325,7 @@ class Session:
     async def _open(self, learn_session_id: bool, strict: bool) -> "Session":
         self._changed = asyncio.Event()
         url, headers = self._target()
-        where = f"{self.settings.ws_url} ({self.name}, {describe_token(self.token)})"
+        where = f"{secrets.mask(self.settings.ws_url)} ({self.name}, {describe_token(self.token)})"
         try:
             self._ws = await connect(url, additional_headers=headers, open_timeout=self.settings.connect_timeout,
                                      max_size=32 * 2**20, close_timeout=2, create_connection=_ClientConnection)
@@ -272,7 +339,7 @@ class Session:
             return self
         except (OSError, WebSocketException) as exc:   # TimeoutError, gaierror, SSLError are OSErrors
             how, message = connect_failure(exc, self.settings.ws_url, self.settings.connect_timeout)
-            self._record_close(how, f"{type(exc).__name__}: {exc}")
+            self._record_close(how, secrets.mask(f"{type(exc).__name__}: {exc}"))
             if strict:
                 raise BackendUnreachable(message) from None
             return self
@@ -310,23 +377,7 @@ class Session:
                 t = self.transcript.now()  # stamped as soon as the frame is read
                 self._record_received(message, t)
         except ConnectionClosed as exc:
-            if exc.rcvd is not None and (exc.sent is None or exc.rcvd_then_sent):
-                code, reason, how = exc.rcvd.code, exc.rcvd.reason, "closed by backend"
-            elif getattr(ws, "wire_close_code", None) in RESERVED_CLOSE and exc.sent is not None:
-                # The backend sent a code RFC 6455 forbids on the wire; websockets answered 1002. Report
-                # the backend's number, not websockets' answer.
-                code, reason, how = ws.wire_close_code, "", "closed by backend"
-                detail = (f"close code {code} ({RESERVED_CLOSE[code]}), a reserved code that must never be sent in "
-                          f"a close frame (RFC 6455 §7.4.1); the client failed the connection with {int(exc.sent.code)}")
-                self._record_close(how, detail, code=code, reason=reason)
-                return
-            elif exc.sent is not None:
-                code, reason, how = exc.sent.code, exc.sent.reason, "closed by suite"
-            else:
-                code, reason, how = None, "", "connection dropped"
-            detail = describe_close(code, reason)
-            if code is None and isinstance(exc.__cause__, OSError):   # why it dropped (e.g. an SSLError mid-stream)
-                detail += f": {type(exc.__cause__).__name__}: {exc.__cause__}"
+            how, code, reason, detail = closing(exc, ws)
             self._record_close(how, detail, code=code, reason=reason)
         except Flooded as exc:
             ws.transport.abort()   # stop listening: the run stays bounded in time and memory

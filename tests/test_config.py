@@ -181,6 +181,7 @@ def test_an_empty_secret_is_a_config_error(environ):
     ("ws://localhost:0/chat/ws", ["port", "1 to 65535"]),
     ("ws://localhost:abc/chat/ws", ["port"]),
     ("ws://localhost:8000/chat/ws#fragment", ["fragment"]),
+    ("ws://[::1/chat/ws", ["not a valid URL", "Invalid IPv6 URL"]),
 ])
 def test_a_url_the_suite_cannot_dial_is_a_config_error(url, words):
     with pytest.raises(ConfigError) as info:
@@ -207,3 +208,53 @@ def test_an_unknown_fault_name_is_a_configuration_error_naming_the_nearest():
     with pytest.raises(ConfigError, match="unknown fault.*'chunk_index_gpa'.*did you mean 'chunk_index_gap'"):
         load({}, {"reference_faults": "chunk_index_gpa"}, environ={})
     assert load({}, {"reference_faults": "chunk_index_gap, no_ready"}, environ={}).reference_faults
+
+
+REFERENCE = {"backend": "reference"}
+
+
+@pytest.mark.parametrize("make_path, words", [
+    (lambda tmp: tmp / "no" / "such" / "x.db", ["does not exist", "existing folder"]),
+    (lambda tmp: tmp, ["is a folder"]),
+    (lambda tmp: (tmp / "garbage.db").write_text("not sqlite" * 100) and tmp / "garbage.db", ["file is not a database"]),
+], ids=["no-folder", "a-folder", "not-sqlite"])
+def test_a_reference_db_the_backend_cannot_open_is_a_config_error(tmp_path, make_path, words):
+    path = str(make_path(tmp_path))
+    with pytest.raises(ConfigError) as info:
+        load({}, {**REFERENCE, "reference_db": path}, environ={})
+    assert f"reference_db={path!r}" in str(info.value)
+    for word in words:
+        assert word in str(info.value)
+
+
+def test_a_reference_db_that_is_new_or_sqlite_is_accepted_and_left_untouched(tmp_path):
+    new = tmp_path / "new.db"
+    assert load({}, {**REFERENCE, "reference_db": str(new)}, environ={}).reference_db == str(new)
+    assert not new.exists()   # checking does not create it
+    import sqlite3
+    sqlite3.connect(new).execute("CREATE TABLE t (x)").connection.close()
+    load({}, {**REFERENCE, "reference_db": str(new)}, environ={})
+    assert load({}, {"reference_db": "/no/such/dir/x.db"}, environ={})   # ignored against a live backend
+
+
+@pytest.mark.parametrize("key, raw, words", [
+    ("load_customers", "1000000000", ["load_customers=1000000000", "shard"]),
+    ("load_customers", "-1", ["load_customers=-1"]),
+    ("load_percentile", "101", ["a percentage from 0 to 100"]),
+    ("load_connecting", "0", ["a positive number of handshakes"]),
+])
+def test_load_numbers_are_checked_at_start(key, raw, words):
+    with pytest.raises(ConfigError) as info:
+        load({}, {key: raw}, environ={})
+    for word in words:
+        assert word in str(info.value)
+    assert load({}, {"load_customers": "1000"}, environ={}).load_customers == 1000
+
+
+@pytest.mark.parametrize("mb, cap", [("1e-9", 1), ("0.0000001", 1), ("1", 2**20), ("256", 256 * 2**20)])
+def test_a_tiny_transcript_cap_is_one_byte_not_no_cap(mb, cap):
+    from support.session import Session
+    from support.vocabulary import Dialect
+    settings = load({}, {"max_transcript_mb": mb}, environ={})
+    assert settings.transcript_byte_cap == cap
+    assert Session(settings, Dialect.load("v2")).recorder.max_bytes == cap   # 0 would mean no cap at all

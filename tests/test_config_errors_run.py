@@ -21,8 +21,12 @@ REFERENCE = ("-D", "backend=reference", "--tags=@chat")
     (REFERENCE + ("-D", "scenario_budget=inf"), {}, "scenario_budget"),
     (("-D", "connect_timeout=nan"), LIVE, "connect_timeout"),
     (REFERENCE + ("-D", "timeout=inf"), {}, "timeout"),
+    (REFERENCE + ("-D", "reference_db=/no/such/dir/x.db"), {}, "reference_db"),
+    (("-D", "ws_url=ws://[::1/chat/ws"), LIVE, "ws_url"),
+    (REFERENCE + ("-D", "load_customers=1000000000"), {}, "load_customers"),
 ], ids=["rs256-with-hmac-secret", "hs999", "empty-secret", "port-99999", "port-0", "fragment",
-        "budget-nan", "budget-inf", "connect-timeout-nan", "timeout-inf"])
+        "budget-nan", "budget-inf", "connect-timeout-nan", "timeout-inf", "db-folder-missing", "unclosed-ipv6",
+        "a-billion-customers"])
 def test_a_bad_setting_is_one_configuration_error_line(args, env, key):
     run = run_behave(*args, env=env, timeout=120)
     lines = [line for line in run.output.splitlines() if line.startswith("configuration error:")]

@@ -59,6 +59,20 @@ def listening(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+def established(port: int) -> int:
+    """How many TCP connections to or from this local port are open (Linux /proc/net)."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            local, state = row.split()[1], row.split()[3]
+            count += state == "01" and int(local.rsplit(":", 1)[1], 16) == port   # 01: ESTABLISHED
+    return count
+
+
 def leftovers(tmp: Path) -> list[str]:
     return sorted(p.name for p in tmp.iterdir() if p.name.startswith(PREFIXES))
 
@@ -81,11 +95,12 @@ def clean_env(tmp: Path) -> dict:
 class SuiteRun:
     """behave against the reference backend, slowed down so it is surely mid-run when signalled."""
 
-    def __init__(self, tmp_path: Path, stdout=subprocess.DEVNULL):
+    def __init__(self, tmp_path: Path, stdout=subprocess.DEVNULL, args: tuple = ("-D", "reference_chunk_delay=0.5",
+                                                                              "--tags=@cancel")):
         self.tmp = tmp_path / "tmp"
         self.tmp.mkdir()
         command = [sys.executable, "-m", "behave", "--no-color", "-D", "backend=reference",
-                   "-D", f"reports_dir={tmp_path / 'reports'}", "-D", "reference_chunk_delay=0.5", "--tags=@cancel"]
+                   "-D", f"reports_dir={tmp_path / 'reports'}", *args]
         self.proc = subprocess.Popen(command, cwd=ROOT, env=clean_env(self.tmp), stdin=subprocess.DEVNULL,
                                      stdout=stdout, stderr=subprocess.PIPE, text=True)
         self.stderr: list[str] = []
@@ -106,6 +121,9 @@ class SuiteRun:
         assert self._up.wait(60) and self.port, "the backend did not come up:\n" + "".join(self.stderr)[-3000:]
         [self.backend_pid] = [p for p in children_of(self.proc.pid) if "support.reference_backend" in cmdline(p)]
         assert listening(self.port) and leftovers(self.tmp), "the run's backend and temp folder should exist now"
+
+    def wait_until_a_connection_is_open(self) -> None:
+        assert eventually(lambda: established(self.port), 30), "no connection to the backend was opened"
 
     def assert_nothing_left(self) -> None:
         still = eventually(lambda: not alive(self.backend_pid)) or f"backend pid {self.backend_pid} still running"
@@ -221,3 +239,48 @@ def test_the_watchdogs_last_resort_stops_the_backend_first(tmp_path):
             proc.wait(10)
         if backend_pid and alive(backend_pid):
             os.kill(backend_pid, signal.SIGKILL)
+
+
+STALLED = ("-D", "reference_faults=stall_after_accept", "-D", "connect_timeout=60", "-D", "timeout=60", "--tags=@chat")
+
+
+@pytest.mark.parametrize("attempt", range(3))
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGUSR1, signal.SIGTERM, signal.SIGHUP, signal.SIGINT],
+                         ids=lambda s: s.name)
+def test_a_stalled_connection_does_not_keep_the_backend_alive(suite_run, signum, attempt):
+    """The backend's handler for a stalled connection never returns by itself: stopping must not wait for it.
+    SIGUSR1 ends behave without any of its code running, as SIGKILL does; SIGTERM and SIGHUP stop the backend
+    first; SIGINT unwinds behave."""
+    run = suite_run(args=STALLED)
+    run.wait_until_backend_is_up()
+    run.wait_until_a_connection_is_open()
+    os.kill(run.proc.pid, signum)
+    run.proc.wait(GONE_WITHIN)
+    run.assert_nothing_left()
+
+
+def test_sigterm_with_a_stalled_connection_stops_the_backend_in_seconds(tmp_path):
+    """Alone (no suite around it): one stop, one stalled handler. Closing the server waits for every handler;
+    this one would be waited for forever."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    proc = subprocess.Popen([sys.executable, "-m", "support.reference_backend", "--port", "0", "--fault",
+                             "stall_after_accept"], cwd=ROOT, env=clean_env(tmp), stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        port = int(re.search(r"serving ws://127\.0\.0\.1:(\d+)", proc.stdout.readline()).group(1))
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+            conn.sendall(b"GET /chat/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                         b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+            assert b"101" in conn.recv(1024)   # upgraded: the handler now runs, and stalls
+            proc.send_signal(signal.SIGTERM)
+            try:
+                out, _ = proc.communicate(timeout=GONE_WITHIN)
+            except subprocess.TimeoutExpired:
+                pytest.fail(f"the backend still runs {GONE_WITHIN:g} s after SIGTERM with a stalled connection")
+        assert proc.returncode == 0 and "reference backend stopped" in out, out
+        assert not leftovers(tmp)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)

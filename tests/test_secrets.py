@@ -1,6 +1,7 @@
 """support.secrets: tokens are masked in text the suite prints and in every log record websockets writes."""
 from __future__ import annotations
 
+import base64
 import io
 import json
 import logging
@@ -95,3 +96,54 @@ def test_a_token_the_backend_echoes_is_masked_where_the_suite_prints_or_writes_i
     written = json.dumps(b.tr.to_json())
     assert token not in shown and token not in written
     assert token[:6] in written   # masked, not dropped: the frame is still recognisable
+
+
+PASSWORD = "hunter2-url-password"
+BASIC = base64.b64encode(f"u:{PASSWORD}".encode()).decode()   # how websockets sends it
+
+
+@pytest.mark.parametrize("text, shown", [
+    (f"ws://u:{PASSWORD}@127.0.0.1:8000/chat/ws", "ws://u:***@127.0.0.1:8000/chat/ws"),
+    (f"ws_url='wss://u:{PASSWORD}@[::1]:99999'", "ws_url='wss://u:***@[::1]:99999'"),
+    (f"ws://u:{PASSWORD}@with@at@host/chat/ws?token=x", "ws://u:***@host/chat/ws?token=…"),
+    (f"> Authorization: Basic {BASIC}", "> Authorization: Basic ***"),
+    ("ws://user@host/chat/ws and http://host/a@b", "ws://user@host/chat/ws and http://host/a@b"),
+    ("ws_url='ws://localhost:99999', email='a@b'", "ws_url='ws://localhost:99999', email='a@b'"),   # a port is no password
+])
+def test_a_password_in_a_url_is_hidden_whole(text, shown):
+    from support import secrets
+    assert secrets.mask(text).startswith(shown.removesuffix("…"))
+    assert PASSWORD not in secrets.mask(text) and BASIC[4:] not in secrets.mask(text)
+
+
+def no_password_anywhere(run, *folders) -> None:
+    from pathlib import Path
+    texts = [run.output] + [p.read_text(errors="replace") for f in folders for p in Path(f).rglob("*") if p.is_file()]
+    assert [t for t in texts if PASSWORD in t or BASIC in t] == [], "the URL's password was printed or written"
+    assert "u:***@" in run.output, run.output[-3000:]   # the URL is still shown, without its password
+
+
+@pytest.mark.parametrize("make_url", [lambda port: f"ws://u:{PASSWORD}@127.0.0.1:{port}/chat/ws",
+                                      lambda port: f"ws://u:{PASSWORD}@127.0.0.1:99999/chat/ws"],
+                         ids=["unreachable", "configuration-error"])
+def test_a_run_that_cannot_start_never_prints_the_urls_password(make_url, unused_port):
+    from tests.behave_runner import run_behave
+    run = run_behave("--tags=@chat", env={"RUN_MANUAL_TESTS": "1", "BACKEND_WS_URL": make_url(unused_port)},
+                     timeout=120)
+    assert run.returncode != 0
+    no_password_anywhere(run, run.reports)
+
+
+def test_a_failing_live_run_at_debug_level_never_prints_or_writes_the_urls_password(tmp_path):
+    from support.backend_process import BackendProcess
+    from tests.behave_runner import run_behave
+    secret = "url-password-run-secret-of-at-least-32-bytes"
+    with BackendProcess(secret=secret, faults=["no_text_completed"], chunk_delay=0.001) as backend:
+        url = backend.url.replace("ws://", f"ws://u:{PASSWORD}@")
+        run = run_behave("--tags=@chat", "-D", "timeout=2", "--logging-level=DEBUG", "-f", "json", "-o",
+                         str(tmp_path / "behave.json"), "-f", "plain", "--junit", "--junit-directory",
+                         str(tmp_path / "junit"), env={"RUN_MANUAL_TESTS": "1", "BACKEND_WS_URL": url,
+                                                       "JWT_SECRET": secret}, timeout=120)
+    assert run.returncode != 0 and "waiting for text_completed" in run.output, run.output[-3000:]
+    assert "websockets.client" in run.output   # the DEBUG log (with the upgrade's headers) was printed
+    no_password_anywhere(run, run.reports, tmp_path)

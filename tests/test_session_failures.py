@@ -51,9 +51,13 @@ class Background:
         self.port = self.server.sockets[0].getsockname()[1]
 
     def stop(self):
-        async def close():
+        async def close():   # and let the handlers end, so none is destroyed pending with the loop
             self.server.close()
-        asyncio.run_coroutine_threadsafe(close(), self.loop).result(5)
+            try:
+                await asyncio.wait_for(self.server.wait_closed(), 5)
+            except TimeoutError:
+                pass
+        asyncio.run_coroutine_threadsafe(close(), self.loop).result(10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
 
@@ -199,3 +203,85 @@ def test_refused_on_every_address_of_a_host_still_reads_as_connection_refused():
     unreachable = OSError("Multiple exceptions: [Errno 111] Connect call failed ('::1', 8000, 0, 0), "
                           "[Errno 113] Connect call failed ('10.0.0.1', 8000)")
     assert connect_failure(unreachable, "ws://localhost:8000/chat/ws", 5)[0] == "network error"
+
+
+def close_frame(payload: bytes) -> bytes:
+    return b"\x88" + bytes([len(payload)]) + payload   # FIN+close, unmasked, short payload
+
+
+async def close_then_keep_tcp(ws):
+    ws.transport.write(close_frame((1000).to_bytes(2, "big")))
+    ws.transport.pause_reading()   # does not read the suite's answer, does not close
+    await asyncio.sleep(3)         # (past the suite's 2 s close timeout, then it notices the suite gave up)
+    ws.transport.resume_reading()
+
+
+async def too_big_then_silent(ws):
+    ws.transport.pause_reading()
+    ws.transport.write(b"\x81\x7f" + (33 * 2**20).to_bytes(8, "big") + b"x" * 1000)   # a 33 MiB text frame begins
+    await asyncio.sleep(3)
+    ws.transport.resume_reading()
+
+
+def raw_close(payload: bytes):
+    async def act(ws):
+        ws.transport.write(close_frame(payload))
+    return act
+
+
+@pytest.fixture
+def misbehaving():
+    """misbehaving(act): a server that says websocket_ready, reads the first client frame, then does act(ws)."""
+    servers = []
+
+    def start(act) -> str:
+        async def handler(ws):
+            await ws.send(json.dumps(V2.encode("ready", session_id="s1")))
+            await ws.recv()
+            await act(ws)
+            await ws.wait_closed()
+        servers.append(Background(lambda: serve(handler, "127.0.0.1", 0)))
+        return f"ws://127.0.0.1:{servers[-1].port}/chat/ws"
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def closed_while_waiting(url) -> ClosedByBackend:
+    session = open_session(url, timeout="5")
+    asyncio.run(session.send_control("ping"))
+    try:
+        with pytest.raises(ClosedByBackend) as info:   # not a WaitTimeout: the connection did end
+            asyncio.run(session.wait_for(lambda tr: tr.first("text_chunk"), "text"))
+    finally:
+        session.close_now()
+    return info.value
+
+
+def test_a_close_frame_without_the_tcp_close_reads_as_the_backends_close(misbehaving):
+    closed = closed_while_waiting(misbehaving(close_then_keep_tcp))
+    message = str(closed)
+    assert closed.code == 1000 and message.startswith("closed by backend while waiting for text"), message
+    assert "left the TCP connection open" in message and "timed out" not in message
+
+
+def test_a_message_over_the_suites_limit_reads_as_the_suites_1009_not_a_timeout(misbehaving):
+    closed = closed_while_waiting(misbehaving(too_big_then_silent))
+    message = str(closed)
+    assert closed.code == 1009 and message.startswith("closed by suite while waiting for text"), message
+    assert "the backend sent a message over the suite's limit" in message and "33554432" in message
+
+
+@pytest.mark.parametrize("payload, code, words", [
+    ((999).to_bytes(2, "big"), 999, "close code 999, which no endpoint may send"),
+    ((1004).to_bytes(2, "big"), 1004, "close code 1004, which no endpoint may send"),
+    ((2999).to_bytes(2, "big"), 2999, "close code 2999, which no endpoint may send"),
+    ((5000).to_bytes(2, "big"), 5000, "close code 5000, which no endpoint may send"),
+    (b"\x03", None, "a 1-byte payload, too short for a close code"),
+    ((1000).to_bytes(2, "big") + b"\xff\xfe", 1000, "close code 1000 with a reason that is not valid UTF-8"),
+], ids=["999", "1004", "2999", "5000", "one-byte", "reason-not-utf8"])
+def test_an_invalid_close_frame_reads_as_the_backends_not_the_suites_1002(misbehaving, payload, code, words):
+    closed = closed_while_waiting(misbehaving(raw_close(payload)))
+    message = str(closed)
+    assert closed.code == code and message.startswith("closed by backend while waiting for text"), message
+    assert words in message and "the suite failed the connection with 10" in message

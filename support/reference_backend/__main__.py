@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import sys
 import tempfile
 import threading
@@ -28,6 +29,9 @@ _watching: list = []               # the stdin watcher runs
 _own_temp: list[str] = []          # our own "reference-backend-" folder, removed on any orderly exit
 _serving: list = []                # (loop, task) while serving, then "done", then "cleaned"
 _wake_sockets: list = []           # kept open for the process's life
+_stopping: list = []               # a stop was begun
+STOP_GRACE = 1.0                   # seconds connections get to end after a stop before every task is cancelled
+LAST_RESORT = 10.0                 # seconds after a stop before the process exits whatever still runs
 STOP_SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
 
 
@@ -38,11 +42,44 @@ def _on_stop_signal(signum, frame):
     if not _serving:
         raise SystemExit(128 + signum)
     if _serving[0] not in ("done", "cleaned"):
-        loop, task = _serving[0]
-        try:
-            loop.call_soon_threadsafe(task.cancel)
-        except RuntimeError:
-            pass   # the loop already ended
+        _request_stop(*_serving[0])
+
+
+def _request_stop(loop: asyncio.AbstractEventLoop, task: asyncio.Task) -> None:
+    """Both ways a stop comes (a signal, the end of stdin) lead here, from any thread, as often as they come."""
+    try:
+        loop.call_soon_threadsafe(_stop_serving, loop, task)
+    except RuntimeError:
+        pass   # the loop already ended
+
+
+def _stop_serving(loop: asyncio.AbstractEventLoop, task: asyncio.Task) -> None:
+    """Stop once, bounded: closing the server waits for every connection's handler, and a stalled one
+    (a fault that stops sending) never returns by itself. Two stops close together would be one
+    cancellation, so the second is not sent: after STOP_GRACE every task is cancelled, and after
+    LAST_RESORT the process exits whatever still runs."""
+    if _stopping:
+        return
+    _stopping.append(True)
+    task.cancel()
+    loop.call_later(STOP_GRACE, _cancel_every_task, loop)
+    last_resort = threading.Timer(LAST_RESORT, _exit_now)
+    last_resort.daemon = True
+    last_resort.start()
+
+
+def _cancel_every_task(loop: asyncio.AbstractEventLoop) -> None:
+    for task in asyncio.all_tasks(loop):
+        task.cancel()
+
+
+def _exit_now() -> None:
+    _remove_temp_folders()
+    try:
+        print(f"reference backend: still running {LAST_RESORT:g} s after a stop; exiting", file=sys.stderr, flush=True)
+    except OSError:
+        pass
+    os._exit(1)
 
 
 def _follow_parent() -> None:
@@ -112,7 +149,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--fault", action="append", default=[], metavar="NAME",
                    help="switch on a named fault (repeatable); --list-faults shows them")
     p.add_argument("--list-faults", action="store_true")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if not args.secret:   # HS256 with an empty key: anyone could sign a token that gets in
+        p.error("--secret is empty: give the signing secret (better in $JWT_SECRET: `ps` shows command lines)")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -127,7 +167,11 @@ def main(argv: list[str] | None = None) -> int:
     options = Options(secret=args.secret, auth_at=args.auth_at, chunk_delay=args.chunk_delay, jitter=args.jitter,
                       random_chunks=args.random_chunks, seed=args.seed, first_frame_timeout=args.first_frame_timeout,
                       dialect=args.dialect, db_path=db_path, faults=validate(args.fault))
-    store = ChatStore(db_path)
+    try:
+        store = ChatStore(db_path)
+    except sqlite3.Error as exc:
+        print(f"reference backend cannot open its chat history --db {db_path}: {exc}", file=sys.stderr)
+        return 2
 
     def started(url: str) -> None:
         faults = f" with faults: {', '.join(sorted(options.faults))}" if options.faults else ""
@@ -191,10 +235,7 @@ def _watch_stdin(loop: asyncio.AbstractEventLoop, task: asyncio.Task) -> None:
     if b"stop" not in told:
         _parent_gone.set()
     _verdict.set()
-    try:
-        loop.call_soon_threadsafe(task.cancel)
-    except RuntimeError:
-        pass   # the loop already ended
+    _request_stop(loop, task)
 
 
 if __name__ == "__main__":

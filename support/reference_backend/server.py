@@ -104,6 +104,8 @@ def authenticate(options: Options, headers, path: str) -> int:
     customer = claims.get("id")
     if not isinstance(customer, int) or isinstance(customer, bool):
         raise Unauthorized("the id claim is missing or not an integer")
+    if not -2**63 <= customer < 2**63:   # chat history keys it as a SQLite INTEGER (64 bits)
+        raise Unauthorized("the id claim is out of range")
     return customer
 
 
