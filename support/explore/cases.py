@@ -49,10 +49,6 @@ class Case:
             return self.frame
         return dumps(self.frame)
 
-    @property
-    def is_request(self) -> bool:
-        return self.family == REQUEST
-
     def shown_value(self, limit: int = 120) -> Any:
         """The value for a report: JSON-ready and short (deep nesting and long text are described)."""
         value = self.value

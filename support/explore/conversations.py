@@ -122,6 +122,10 @@ def machine(settings, dialect, found: Conversations, budget: Budget) -> type[Rul
                 raise BrokenPromise(f"answered in full: {why}")
             self._remember(n)
 
+        async def _ping(self):
+            ping = await self.session.send_control("ping")
+            return await self.session.wait_for(lambda t: t.first("pong", after=ping.seq), "the pong", settings.timeout)
+
         def _confirmed(self, n: int) -> None:
             if not self.session.transcript.first("cancelled", request=n):
                 raise BrokenPromise(f"a stop is confirmed: request {n} ran to its end without cancelled")
@@ -153,9 +157,7 @@ def machine(settings, dialect, found: Conversations, budget: Budget) -> type[Rul
         def stop_idle(self):
             async def go():
                 cancel = await self.session.send_control("cancel")
-                ping = await self.session.send_control("ping")
-                pong = await self.session.wait_for(lambda t: t.first("pong", after=ping.seq), "the pong",
-                                                   settings.timeout)
+                pong = await self._ping()
                 answered = [e for e in self.session.transcript.received() if cancel.seq < e.seq < pong.seq]
                 if answered:
                     raise BrokenPromise(f"a stop with nothing running changes nothing: it was answered with "
@@ -164,10 +166,7 @@ def machine(settings, dialect, found: Conversations, budget: Budget) -> type[Rul
 
         @rule()
         def check_connection(self):
-            async def go():
-                ping = await self.session.send_control("ping")
-                await self.session.wait_for(lambda t: t.first("pong", after=ping.seq), "the pong", settings.timeout)
-            self._step("I check that the connection responds", go)
+            self._step("I check that the connection responds", self._ping)
 
         @precondition(lambda self: self.answer_ids)
         @rule(data=st.data())
