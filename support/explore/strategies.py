@@ -187,7 +187,9 @@ def cases(settings, dialect: Dialect) -> st.SearchStrategy[Case]:
         return one_change(draw, CONTROL, dialect.client_frame(draw(st.sampled_from(CONTROL_KINDS))))
 
     requests, controls = requests(), controls()
-    unknown = st.text(max_size=12).map(lambda t: Case(UNKNOWN_TYPE, {"type": t}, "/type", VALID, t))
+    known = {frame.get("type") for frame in dialect.client_frames.values()}
+    unknown = st.text(max_size=12).filter(lambda t: t not in known).map(
+        lambda t: Case(UNKNOWN_TYPE, {"type": t}, "/type", VALID, t))
     not_json = st.text(min_size=1, max_size=40).filter(_not_json).map(lambda t: Case(NOT_JSON, t))
     binary = st.binary(min_size=1, max_size=64).map(lambda b: Case(BINARY, b))
     return st.one_of(requests, requests, requests, requests, controls, unknown, not_json, binary)
