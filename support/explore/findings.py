@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from support import report
-from support.explore.cases import group_path
+from support.explore.cases import REQUEST, VALID, group_path
 from support.explore.probe import ProbeResult
 from support.secrets import mask
 from support.transcript import clip
@@ -26,14 +26,20 @@ class Finding:
     result: ProbeResult        # the smallest example of the group so far
     seen: int = 1              # how many generated frames showed it
     first_example: int = 0     # the example number that first showed it
+    also: tuple = ()           # paths whose change showed it too, when an unchanged request shows it already
 
     @property
     def size(self) -> int:
         return len(self.result.case.wire)
 
 
+UNCHANGED = "(unchanged)"   # the group path of a request sent as it was generated, with nothing changed
+
+
 def key_of(result: ProbeResult) -> tuple[str, str]:
-    return group_path(result.case.path), result.outcome.name
+    case = result.case
+    unchanged = case.family == REQUEST and case.change == VALID
+    return UNCHANGED if unchanged else group_path(case.path), result.outcome.name
 
 
 class Findings:
@@ -68,7 +74,18 @@ class Findings:
         return bool(self.groups)
 
     def sorted(self) -> list[Finding]:
-        return sorted(self.groups.values(), key=lambda f: f.first_example)
+        """The distinct failures, first found first. An outcome that a request with nothing changed shows is
+        one defect, whatever else was changed: the groups of that outcome fold into it (their paths kept)."""
+        unchanged = {outcome: f for (path, outcome), f in self.groups.items() if path == UNCHANGED}
+        out = []
+        for (path, outcome), finding in self.groups.items():
+            if path == UNCHANGED:
+                folded = [p for (p, o) in self.groups if o == outcome and p != UNCHANGED]
+                out.append(Finding(finding.result, finding.seen + sum(self.groups[(p, outcome)].seen for p in folded),
+                                   finding.first_example, tuple(folded)))
+            elif outcome not in unchanged:
+                out.append(finding)
+        return sorted(out, key=lambda f: f.first_example)
 
     # -- reporting ---------------------------------------------------------------------------------
     def write(self, folder: Path, what: str, feature: str, dialect: str) -> list[dict]:
@@ -83,24 +100,29 @@ class Findings:
                 "path": r.case.path, "family": r.case.family, "change": r.case.change,
                 "value": _jsonable(r.case.shown_value()), "outcome": r.outcome.name, "detail": mask(r.outcome.detail),
                 "request": _jsonable(r.case.frame) if not isinstance(r.case.frame, bytes) else repr(r.case.frame),
-                "wire": mask(clip(_text(r.case.wire), 4000)), "seen": finding.seen, "transcript": str(path)})
+                "wire": mask(clip(_text(r.case.wire), 4000)), "seen": finding.seen, "also_at": list(finding.also),
+                "where": "with nothing changed" if key_of(r)[0] == UNCHANGED else f"at {r.case.path or '(the whole frame)'}",
+                "transcript": str(path)})
         return entries
 
     def report(self, entries: list[dict], what: str, seed: int) -> str:
         """The text a team pastes into a bug ticket: each distinct failure once, smallest request first."""
-        lines = [f"{len(self.groups)} distinct failure(s) in {self.examples} {what} (seed {seed}); "
+        found = self.sorted()
+        lines = [f"{len(found)} distinct failure(s) in {self.examples} {what} (seed {seed}); "
                  f"grouped by the path changed and what happened:"]
-        for i, (finding, entry) in enumerate(zip(self.sorted(), entries), start=1):
+        for i, (finding, entry) in enumerate(zip(found, entries), start=1):
             r = finding.result
             lines += [
                 "",
-                f"{i}. {r.outcome.name}, at {r.case.path or '(the whole frame)'} ({finding.seen} frame(s) showed it, "
-                f"shrinking included)",
+                f"{i}. {r.outcome.name}, {entry['where']} ({finding.seen} frame(s) showed it, shrinking included)",
                 f"   sent:     {r.case.describe()}",
                 f"   request:  {entry['wire'] if len(entry['wire']) < 600 else entry['wire'][:600] + '…'}",
                 f"   happened: {mask(r.outcome.detail)}",
                 f"   transcript: {entry['transcript']}",
             ]
+            if finding.also:
+                lines.append(f"   also with a change at: {', '.join(finding.also[:12])}"
+                             + (f" and {len(finding.also) - 12} more" if len(finding.also) > 12 else ""))
             lines.append(r.transcript.around(r.outcome.seq, before=4, after=2) if r.outcome.seq is not None
                          else r.transcript.dump(limit=12))
         return "\n".join(lines)

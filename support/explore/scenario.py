@@ -45,7 +45,7 @@ def assert_no_findings(context, about_the_answer: bool) -> None:
     if mine:
         lines = [f"{len(mine)} distinct failure(s) (of {found['run'].findings.examples} generated frames, "
                  f"seed {found['run'].seed}):"]
-        lines += [f"  {e['outcome']} at {e['path'] or '(the whole frame)'}: sent {e['wire'][:300]}\n"
+        lines += [f"  {e['outcome']} {e['where']}: sent {e['wire'][:300]}\n"
                   f"    transcript: {e['transcript']}" for e in mine]
         raise AssertionError("\n".join(lines + [found["replay"],
                                                 f"every failure: {Path(context.run_folder) / 'explore.json'}"]))

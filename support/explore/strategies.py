@@ -212,10 +212,10 @@ def _wrong_type(original):
 
 
 def sweep(settings, dialect: Dialect) -> list[Case]:
-    """The request the suite always sends, with one field of the wrong type, null or missing, one at a
-    time; then a few frames of the other families."""
+    """The request the suite always sends, as it is and with one field of the wrong type, null or missing,
+    one at a time; then a few frames of the other families."""
     base = build_chat_request(settings, settings.chat_prompt)
-    out: list[Case] = []
+    out: list[Case] = [Case(REQUEST, base)]   # first as it is: what every other frame is one change from
     for path in paths(base):
         original = get(base, path)
         for change, value in ((WRONG_TYPE, _wrong_type(original)), (NULL, None), (MISSING, None)):
