@@ -107,6 +107,8 @@ def generation_schema(dialect: Dialect, customer_id: int) -> dict:
         "properties": {"type": {"const": "text"}, "text": {"type": "string", "pattern": r"\A[A-Za-z ]{0,20}[A-Za-z]\Z"}}}}
     user_input["chat_history"] = {"type": "array", "maxItems": 0}   # what a history item holds, §3 does not say
     user_input["session_id"] = {"const": ""}   # a chat of another customer's is isolation's business (§2)
+    # the protocol shows streamed requests only (§3); what a backend does without streaming, it does not say
+    props["user_settings"]["properties"]["text"]["properties"]["streaming"] = {"const": True}
     return schema
 
 
