@@ -80,7 +80,9 @@ class Request:
     chat_id: str | None
     request_type: str
     message_id: object = None             # speech-only requests: the stored answer to read aloud
-    committed: bool = False               # being stored: too late to cancel (speech can still be stopped, §8)
+    committed: bool = False               # being stored, or both flags sent: too late to cancel (§8)
+    text_flag: bool = False               # text_completed / text_not_requested sent
+    speech_flag: bool = False             # tts_completed / tts_not_requested sent
 
 
 class Unauthorized(Exception):
@@ -341,12 +343,23 @@ class Connection:
             pass
         self.workflow, self.current = None, None
         await self.emit("cancelled")
-        await self.emit("text_completed")
-        await self.emit("tts_completed" if request.speech else "tts_not_requested")
+        if not request.text_flag:   # each flag once (§4): a speech-only request sent its text flag first
+            await self.emit("text_completed")
+        if not request.speech_flag:
+            await self.emit("tts_completed" if request.speech else "tts_not_requested")
         if self.queue:
             self.start(self.queue.pop(0))
 
     # -- a reply --------------------------------------------------------------------------------------
+    async def flag(self, r: Request, kind: str) -> None:
+        """A completion flag (§4); once both are out the request is over, and a cancel finds nothing running."""
+        if kind in ("text_completed", "text_not_requested"):
+            r.text_flag = True
+        else:
+            r.speech_flag = True
+        r.committed = r.committed or (r.text_flag and r.speech_flag)
+        await self.emit(kind)
+
     async def reply(self, r: Request) -> None:
         """A text reply (§4), in production's order: working, the model, tools, text, speech, the record, the flags."""
         if r.request_type == "tts":
@@ -366,20 +379,20 @@ class Connection:
             await self.speak(r, chunks)
         r.committed = True
         await self.store_reply(r, text)
-        await self.emit("text_completed")
+        await self.flag(r, "text_completed")
         if not r.speech:
-            await self.emit("tts_not_requested")
+            await self.flag(r, "tts_not_requested")
 
     async def speak_only(self, r: Request) -> None:
         """request_type "tts": read a stored answer aloud (user_input.message_id), as production does (§5)."""
         await self.emit("working", request_type=r.request_type)
         stored = self.store.answer(r.message_id) if _is_id(r.message_id) else None
         if stored is not None and stored[0] != self.customer:
-            await self.emit("text_not_requested")
-            await self.emit("tts_not_requested")
+            await self.flag(r, "text_not_requested")
+            await self.flag(r, "tts_not_requested")
             await self.emit("error", stage="authorization", message="this message belongs to another customer")
             return
-        await self.emit("text_not_requested")
+        await self.flag(r, "text_not_requested")
         r.speech = True
         text = stored[2] if stored else r.prompt
         await self.speak(r, scripted_model.chunk(text[:MAX_SPOKEN_CHARS]))   # a long prompt: only its start is read
@@ -398,7 +411,7 @@ class Connection:
             await self.emit("audio_chunk", audio=self.audio_for(sentence))
             await self.pause()
         await self.emit("tts_generation_completed", audio_chunk_count=len(sentences), text_chunk_count=len(pieces))
-        await self.emit("tts_completed")
+        await self.flag(r, "tts_completed")
         await self.emit("tts_file_uploaded", audio_url=f"http://127.0.0.1/reference-audio/{uuid.uuid4()}.wav")
 
     async def store_reply(self, r: Request, text: str) -> None:
