@@ -34,7 +34,8 @@ from pathlib import Path
 
 from gevent import monkey
 from locust import User, between, events, task
-from locust.runners import WorkerRunner
+from locust.exception import StopUser
+from locust.runners import STATE_CLEANUP, STATE_STOPPED, STATE_STOPPING, WorkerRunner
 
 from support import config, load, load_results
 from support.session import run_blocking
@@ -43,6 +44,7 @@ from support.vocabulary import Dialect
 if not monkey.is_module_patched("threading"):   # the design above depends on it
     raise RuntimeError("locustfile.py runs under Locust only (it relies on Locust's gevent monkey-patching)")
 
+ENDING = (STATE_STOPPING, STATE_CLEANUP, STATE_STOPPED)   # the runner's states once the run is ending
 DISTINCT_MESSAGES = 5   # per kind of failure: the rest are counted under one line, so the error table stays short
 MASTER_KEY = "chat_suite_load"   # what a worker adds to its reports to the master: its conversations' results
 
@@ -162,6 +164,10 @@ class ChatCustomer(User):
 
     @task
     def converse(self):
+        if self.environment.runner.state in ENDING:
+            # Locust stops a user that was waiting between conversations, but gevent delivers that stop when
+            # the user next runs: maybe here. A conversation begun now would be cut short and called unfinished.
+            raise StopUser()
         number = next(NUMBERS)
         runner = self.environment.runner
         where = f" on worker {runner.worker_index}" if isinstance(runner, WorkerRunner) else ""
