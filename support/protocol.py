@@ -28,8 +28,6 @@ NOT_OF_A_REQUEST = frozenset({"pong", "ready", "closing", "malformed", "unknown"
 # How a backend may turn a connection away (§2): HTTP status at the upgrade, or a close code after it.
 REFUSAL_STATUSES = (401, 403)
 REFUSAL_CLOSE_CODES = (4401, 4403, 1008)
-# How it may refuse a frame it cannot take and close (§9): unsupported data, policy, too big.
-POLITE_CLOSE_CODES = (1003, 1008, 1009)
 
 
 def build_chat_request(settings, prompt: str, *, speech: bool = False, agent: bool = False,
