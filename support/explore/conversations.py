@@ -19,6 +19,7 @@ from hypothesis.stateful import RuleBasedStateMachine, get_state_machine_test, i
 
 from support import rules
 from support.explore.engine import Budget
+from support.protocol import SPEECH_FLAGS, TEXT_FLAGS
 from support.session import Session, SessionError, run_blocking
 from support.tokens import mint
 
@@ -126,9 +127,14 @@ def machine(settings, dialect, found: Conversations, budget: Budget) -> type[Rul
             ping = await self.session.send_control("ping")
             return await self.session.wait_for(lambda t: t.first("pong", after=ping.seq), "the pong", settings.timeout)
 
-        def _confirmed(self, n: int) -> None:
-            if not self.session.transcript.first("cancelled", request=n):
-                raise BrokenPromise(f"a stop is confirmed: request {n} ran to its end without cancelled")
+        def _confirmed(self, n: int, cancel) -> None:
+            tr = self.session.transcript
+            if tr.first("cancelled", request=n):
+                return
+            flags = tr.of_kind(*TEXT_FLAGS, *SPEECH_FLAGS, request=n)
+            if flags and flags[-1].seq < cancel.seq:
+                return   # it had finished before the stop went out: nothing was left to stop
+            raise BrokenPromise(f"a stop is confirmed: request {n} ran to its end without cancelled")
 
         async def _streaming(self, n: int) -> None:
             await self.session.wait_for(lambda t: len(t.of_kind("text_chunk", request=n)) >= 2 or t.request_finished(n),
@@ -146,10 +152,10 @@ def machine(settings, dialect, found: Conversations, budget: Budget) -> type[Rul
             async def go():
                 entry = await self.session.send_request(settings.long_prompt, chat_id=self.chat_id, speech=speech)
                 await self._streaming(entry.request)
-                await self.session.send_control("cancel")
+                cancel = await self.session.send_control("cancel")
                 await self.session.wait_for(lambda t: t.request_finished(entry.request),
                                             f"the stopped request {entry.request} to finish", settings.timeout)
-                self._confirmed(entry.request)
+                self._confirmed(entry.request, cancel)
             self._step("I ask for a long answer read aloud and stop it" if speech else
                        "I ask for a long answer and stop it", go)
 
@@ -204,10 +210,10 @@ def machine(settings, dialect, found: Conversations, budget: Budget) -> type[Rul
                 long = await self.session.send_request(settings.long_prompt, chat_id=self.chat_id)
                 await self._streaming(long.request)
                 second = await self.session.send_request(settings.chat_prompt, chat_id=self.chat_id)
-                await self.session.send_control("cancel")   # stops the long one; the second waits its turn (§3)
+                cancel = await self.session.send_control("cancel")   # stops the long one; the second waits (§3)
                 await self.session.wait_for(lambda t: t.request_finished(second.request),
                                             f"the second request {second.request} to finish", settings.timeout)
-                self._confirmed(long.request)
+                self._confirmed(long.request, cancel)
                 await self._answered(second.request)
             self._step("I ask again while an answer streams, and stop the first", go)
 
