@@ -19,7 +19,7 @@ from hypothesis.stateful import RuleBasedStateMachine, get_state_machine_test, i
 
 from support import rules
 from support.explore.engine import Budget
-from support.protocol import SPEECH_FLAGS, TEXT_FLAGS
+from support.protocol import SPEECH_FLAGS, TEXT_FLAGS, TRAILING_KINDS
 from support.session import Session, SessionError, run_blocking
 from support.tokens import mint
 
@@ -164,7 +164,9 @@ def machine(settings, dialect, found: Conversations, budget: Budget) -> type[Rul
             async def go():
                 cancel = await self.session.send_control("cancel")
                 pong = await self._ping()
-                answered = [e for e in self.session.transcript.received() if cancel.seq < e.seq < pong.seq]
+                # what trails a finished request (its upload, its record, §5) is not an answer to the stop
+                answered = [e for e in self.session.transcript.received()
+                            if cancel.seq < e.seq < pong.seq and e.kind not in TRAILING_KINDS]
                 if answered:
                     raise BrokenPromise(f"a stop with nothing running changes nothing: it was answered with "
                                         f"{answered[0].label} #{answered[0].seq}")
