@@ -1,6 +1,7 @@
 """Run behave as a user would (a subprocess in the project root) and read its outcome."""
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -13,6 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# Allure is optional (requirements-extras.txt, which CI installs): tests of its output skip without it.
+needs_allure = __import__("pytest").mark.skipif(importlib.util.find_spec("allure_behave") is None,
+                                                reason="allure-behave is not installed "
+                                                       "(pip install -r requirements-extras.txt)")
+ALLURE_FORMAT = "allure_behave.formatter:AllureFormatter"
 
 
 def run_behave(*args: str, env: dict | None = None, timeout: float = 300.0, reports_dir: str | None = None) -> "Run":

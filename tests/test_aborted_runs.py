@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.behave_runner import run_behave, run_suite
+from tests.behave_runner import ALLURE_FORMAT, needs_allure, run_behave, run_suite
 
 REFUSED = "nothing accepts connections"
 
@@ -96,15 +96,21 @@ def test_skipped_scenarios_carry_their_reason_in_junit_and_html(tmp_path):
 
 def test_failure_messages_open_with_the_finding(tmp_path):
     """PyHamcrest's "Expected: a transcript that keeps <11 rule names>" used to come first."""
-    junit, allure = tmp_path / "junit", tmp_path / "allure"
-    run = run_suite("reference_faults=chunk_index_gap", tags="@chat",
-                    args=("--junit", "--junit-directory", str(junit),
-                          "-f", "allure_behave.formatter:AllureFormatter", "-o", str(allure), "-f", "plain"))
+    junit = tmp_path / "junit"
+    run = run_suite("reference_faults=chunk_index_gap", tags="@chat", args=("--junit", "--junit-directory", str(junit)))
     assert run.returncode != 0
     [failure] = ET.parse(junit / "TESTS-chat_streaming.xml").getroot().iter("failure")
     assert failure.get("message").startswith("1 protocol rule(s) broken on my connection"), failure.get("message")
     assert "Expected:" not in failure.get("message") and "\nFailing step:" in failure.text
     assert "ASSERT FAILED: 1 protocol rule(s) broken" in failure.text   # behave's own message too
+
+
+@needs_allure
+def test_allure_failure_messages_open_with_the_finding(tmp_path):
+    allure = tmp_path / "allure"
+    run = run_suite("reference_faults=chunk_index_gap", tags="@chat", args=("-f", ALLURE_FORMAT, "-o", str(allure),
+                                                                           "-f", "plain"))
+    assert run.returncode != 0
     [result] = [json.loads(p.read_text()) for p in allure.glob("*-result.json")]
     assert result["statusDetails"]["message"].startswith("AssertionError: 1 protocol rule(s) broken")
 
@@ -122,6 +128,7 @@ def test_an_allure_attachment_problem_is_said_on_stderr(monkeypatch, capfd):
     assert out.out == "" and "allure attachment skipped: OSError: disk full" in out.err
 
 
+@needs_allure
 def test_allure_gets_categories_keyed_on_rule_names(tmp_path):
     allure = tmp_path / "allure"
     run = run_suite("reference_faults=chunk_index_gap", tags="@chat",

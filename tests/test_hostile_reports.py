@@ -13,7 +13,7 @@ import pytest
 
 from support import html_report, report, rules, timeline
 from support.transcript import RECEIVED, Transcript
-from tests.behave_runner import run_behave
+from tests.behave_runner import ALLURE_FORMAT, needs_allure, run_behave
 from tests.hostile import hostile
 
 SURROGATE = "\ud83d"          # the first half of 😀, as a backend that cuts text by UTF-16 code units sends it
@@ -88,17 +88,22 @@ def test_depth_is_clipped_without_recursion(depth):
     assert "nested deeper than" in tooltip or (tooltip.endswith(" chars)") and len(tooltip) <= timeline.CLIP)
 
 
-@pytest.mark.parametrize("mode, status", [("hostile_text", "passed"), ("hostile_error", "failed")])
+HOSTILE = pytest.mark.parametrize("mode, status", [("hostile_text", "passed"), ("hostile_error", "failed")])
+
+
+def hostile_run(mode: str, port: int, *formats: str):
+    with hostile(mode, port) as url:
+        return run_behave("--tags=@chat", *formats, env={"RUN_MANUAL_TESTS": "1", "BACKEND_WS_URL": url}, timeout=120)
+
+
+@HOSTILE
 def test_a_hostile_backend_cannot_break_any_report(mode, status, tmp_path, unused_port):
     """Every report is written in full (the page used to be 0 bytes, the JSON cut short and the exit
     status 1 on a UnicodeEncodeError though every scenario passed); with hostile_error the failure
     message itself carries the hostile text."""
-    page, junit, allure = tmp_path / "report.html", tmp_path / "junit", tmp_path / "allure"
-    with hostile(mode, unused_port) as url:
-        run = run_behave("--tags=@chat", "-f", "json", "-f", "html-timeline", "-o", "-", "-o", str(page),
-                         "-f", "allure_behave.formatter:AllureFormatter", "-o", str(allure),
-                         "--junit", "--junit-directory", str(junit),
-                         env={"RUN_MANUAL_TESTS": "1", "BACKEND_WS_URL": url}, timeout=120)
+    page, junit = tmp_path / "report.html", tmp_path / "junit"
+    run = hostile_run(mode, unused_port, "-f", "json", "-f", "html-timeline", "-o", "-", "-o", str(page),
+                      "--junit", "--junit-directory", str(junit))
     assert (run.returncode == 0) == (status == "passed"), run.output[-3000:]
     assert "Traceback" not in run.output and "Error:" not in run.output, run.output[-3000:]
 
@@ -112,11 +117,19 @@ def test_a_hostile_backend_cannot_break_any_report(mode, status, tmp_path, unuse
     [suite] = [ET.parse(p).getroot() for p in junit.glob("*.xml")]
     assert suite.get("failures") == ("0" if status == "passed" else "1") and suite.get("errors") == "0"
 
+    [transcript] = list((Path(run.reports) / "latest").glob("*/*.json"))
+    saved = json.loads(transcript.read_text(encoding="utf-8"))
+    assert any("\\ud83d" in (e["raw"] or "") for e in saved["connections"]["my connection"])
+
+
+@needs_allure
+@HOSTILE
+def test_a_hostile_backend_cannot_break_allure(mode, status, tmp_path, unused_port):
+    allure = tmp_path / "allure"
+    run = hostile_run(mode, unused_port, "-f", ALLURE_FORMAT, "-o", str(allure), "-f", "plain")
+    assert (run.returncode == 0) == (status == "passed"), run.output[-3000:]
+    assert "Traceback" not in run.output and "Error:" not in run.output, run.output[-3000:]
     [result] = [json.loads(p.read_text()) for p in allure.glob("*-result.json")]
     assert result["status"] == status
     timeline_file = next(allure / a["source"] for a in result["attachments"] if a["name"] == "timeline")
     assert "\\ud83d" in timeline_file.read_text(encoding="utf-8")
-
-    [transcript] = list((Path(run.reports) / "latest").glob("*/*.json"))
-    saved = json.loads(transcript.read_text(encoding="utf-8"))
-    assert any("\\ud83d" in (e["raw"] or "") for e in saved["connections"]["my connection"])
