@@ -62,8 +62,7 @@ def _settings() -> config.Settings:
 SETTINGS = _settings()
 DIALECT = Dialect.load(SETTINGS.dialect)
 NUMBERS = itertools.count(1)
-# Longest a conversation may take: the handshake, the ready wait, the answer wait, the close.
-CONVERSATION_LIMIT = SETTINGS.connect_timeout + 3 * SETTINGS.timeout + 10
+CONVERSATION_LIMIT = SETTINGS.conversation_limit   # the longest a conversation may take
 
 
 @events.init_command_line_parser.add_listener

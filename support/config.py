@@ -110,6 +110,11 @@ class Settings:
         return int(self.max_message_bytes) if self.max_message_bytes else None
 
     @property
+    def conversation_limit(self) -> float:
+        """Seconds one whole conversation may take at worst: the handshake, three waits, and closing (10 s)."""
+        return self.connect_timeout + 3 * self.timeout + 10
+
+    @property
     def transcript_byte_cap(self) -> int:
         """max_transcript_mb in bytes, at least 1: a tiny cap must not round to 0, which means "no cap"."""
         return max(1, math.ceil(self.max_transcript_mb * 2**20))

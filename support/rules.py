@@ -414,11 +414,11 @@ def db_record_well_formed(c: Check) -> list[Violation]:
     for req, events in c.requests():
         done = _first(events, "text_completed")
         speech_only = req.fields.get("request_type") == "tts"
+        wanted = SPEECH_RECORD if speech_only else CHAT_RECORD
         for e in events:
             if e.kind != "db_operation_executed":
                 continue
             record = e.fields.get("record")
-            wanted = SPEECH_RECORD if speech_only else CHAT_RECORD
             missing = [k for k in wanted if not isinstance(record, dict) or k not in record]
             if speech_only and missing and isinstance(record, dict) and all(k in record for k in CHAT_RECORD):
                 missing = []   # a chat record naming the answer (ai_message_id) says which message as well

@@ -267,6 +267,13 @@ class Session:
     async def send_control(self, kind: str):
         return await self.send_json(self.dialect.client_frame(kind))
 
+    async def ping(self, timeout: float | None = None, allow_close: bool = False):
+        """Send a ping and wait for the pong that answers it (None if allow_close and the connection ended)."""
+        sent = await self.send_control("ping")
+        found = await self.wait_for(lambda tr: tr.first("pong", after=sent.seq) or (allow_close and tr.closed()),
+                                    f"pong answering the ping sent at t={sent.t:.3f} s", timeout)
+        return found if found.kind == "pong" else None
+
     async def send_json(self, frame: Any):
         return await _on_background(self._send(json.dumps(frame), frame))
 

@@ -132,10 +132,7 @@ class World:
         session = session or self.me
         if allow_close and session.is_closed:
             return None
-        sent = await session.send_control("ping")
-        what = f"pong answering the ping sent at t={sent.t:.3f} s"
-        found = await session.wait_for(lambda tr: tr.first("pong", after=sent.seq) or (allow_close and tr.closed()), what)
-        return found if found.kind == "pong" else None
+        return await session.ping(allow_close=allow_close)
 
     async def assert_keeps_working(self, after: Entry, session: Session | None = None) -> None:
         """After a frame the backend may refuse (§9): the connection is open, a ping gets its pong and a next

@@ -30,8 +30,7 @@ def test_a_stop_after_both_flags_gets_no_answer_and_no_second_flag():
                 sent = await session.send_request(settings.tts_prompt, speech=True, request_type=request_type, **extra)
                 await session.wait_for(lambda t: t.request_finished(sent.request), "both flags")
                 cancel = await session.send_control("cancel")   # the flags are out: nothing runs for the client
-                ping = await session.send_control("ping")
-                pong = await session.wait_for(lambda t: t.first("pong", after=ping.seq), "the pong")
+                pong = await session.ping()
                 answered = [e.kind for e in session.transcript.received() if cancel.seq < e.seq < pong.seq]
                 assert "cancelled" not in answered, answered
             await session.quiet(0.5)

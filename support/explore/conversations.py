@@ -66,7 +66,7 @@ def machine(settings, dialect, found: Conversations, budget: Budget) -> type[Rul
     """The state machine class for these settings; every failure it meets is recorded in `found`.
     Past the budget every step does nothing, so Hypothesis ends at once."""
     token = mint(settings, "valid")
-    limit = settings.connect_timeout + 3 * settings.timeout + 10
+    limit = settings.conversation_limit
 
     def blocking(coro):
         if budget.over():
@@ -123,10 +123,6 @@ def machine(settings, dialect, found: Conversations, budget: Budget) -> type[Rul
                 raise BrokenPromise(f"answered in full: {why}")
             self._remember(n)
 
-        async def _ping(self):
-            ping = await self.session.send_control("ping")
-            return await self.session.wait_for(lambda t: t.first("pong", after=ping.seq), "the pong", settings.timeout)
-
         def _confirmed(self, n: int, cancel) -> None:
             tr = self.session.transcript
             if tr.first("cancelled", request=n):
@@ -163,7 +159,7 @@ def machine(settings, dialect, found: Conversations, budget: Budget) -> type[Rul
         def stop_idle(self):
             async def go():
                 cancel = await self.session.send_control("cancel")
-                pong = await self._ping()
+                pong = await self.session.ping()
                 # what trails a finished request (its upload, its record, §5) is not an answer to the stop
                 answered = [e for e in self.session.transcript.received()
                             if cancel.seq < e.seq < pong.seq and e.kind not in TRAILING_KINDS]
@@ -174,7 +170,7 @@ def machine(settings, dialect, found: Conversations, budget: Budget) -> type[Rul
 
         @rule()
         def check_connection(self):
-            self._step("I check that the connection responds", self._ping)
+            self._step("I check that the connection responds", self.session.ping)
 
         @precondition(lambda self: self.answer_ids)
         @rule(data=st.data())

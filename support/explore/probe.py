@@ -62,9 +62,8 @@ async def _judge(session: Session, case: Case, settings) -> Outcome:
                                        settings.timeout)
             except WaitTimeout:
                 pass   # judged below: begun and never finished
-        ping = await session.send_control("ping")
         try:
-            pong = await session.wait_for(lambda t: t.first("pong", after=ping.seq), "the pong", settings.timeout)
+            pong = await session.ping(settings.timeout)
         except WaitTimeout:
             outcome = rules.probe_outcome(tr, sent)
             return outcome if not outcome.ok else Outcome("no pong afterwards", f"a ping got no pong within "

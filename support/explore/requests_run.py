@@ -41,7 +41,7 @@ def explore_requests(settings, dialect, run_folder: Path, seed_value: int) -> Ex
     token = mint(settings, "valid")
     findings = Findings()
     width = settings.explore_connections
-    limit = settings.connect_timeout + settings.error_timeout + 3 * settings.timeout + 15   # one batch, at worst
+    limit = settings.conversation_limit + settings.error_timeout + 5   # one batch at worst: a probe waits error_timeout too
 
     def judge(cases) -> list:
         async def batch():

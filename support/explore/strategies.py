@@ -15,6 +15,7 @@ field of the wrong type, null or missing, one field at a time.
 from __future__ import annotations
 
 import copy
+import json
 from functools import lru_cache
 
 from hypothesis import strategies as st
@@ -207,7 +208,6 @@ def cases(settings, dialect: Dialect) -> st.SearchStrategy[Case]:
 
 
 def _not_json(text: str) -> bool:
-    import json
     try:
         json.loads(text)
     except ValueError:
