@@ -601,10 +601,13 @@ def _error_text(error: Entry) -> str:
 
 
 def closed_outcome(transcript: Transcript) -> Outcome | None:
-    """The backend ended the connection (any code): never an answer to a frame (§9)."""
+    """The connection ended, other than by the suite's own close: never an answer to a frame (§9). A flood is
+    named as such (the suite stopped listening)."""
     closed = transcript.closed()
-    if closed is None or closed.kind not in ("closed by backend", "connection dropped"):
+    if closed is None or closed.kind == "closed by suite":
         return None
+    if closed.kind not in ("closed by backend", "connection dropped"):   # flooded, or the reader failed
+        return Outcome(closed.kind, str(closed.fields.get("detail")), closed.seq)
     code = closed.fields.get("code")
     name = f"closed with code {code}" if code is not None else "dropped without a close frame"
     return Outcome(name, f"the backend ended the connection: {closed.fields.get('detail')}", closed.seq)

@@ -96,6 +96,13 @@ def test_any_close_in_answer_is_a_failure(b, code, name):
     assert rules.probe_outcome(b.tr, sent).name == name
 
 
+def test_a_flood_is_named(b):
+    sent = _request(b)
+    b.closed(code=None, how="flooded")
+    outcome = rules.probe_outcome(b.tr, sent)
+    assert outcome.name == "flooded" and not outcome.ok
+
+
 def test_the_suites_own_close_is_not_the_backends(b):
     sent = _request(b)
     _answer(b)

@@ -80,6 +80,6 @@ async def _judge(session: Session, case: Case, settings) -> Outcome:
         why = rules.not_answered_in_full(tr, question.request)
         return outcome if why is None else Outcome("next question not answered in full", why)
     except ClosedByBackend:
-        return rules.closed_outcome(tr) or Outcome("closed", "the connection ended")
+        return rules.closed_outcome(tr)
     except WaitTimeout as exc:
         return Outcome("next question not answered in full", str(exc).splitlines()[0])
