@@ -5,6 +5,7 @@ from behave import then, when
 
 from support import phrases
 from support.protocol import build_chat_request
+from support.transcript_view import dump
 
 TOO_BIG = 1009   # the close code for a frame over the size limit the backend declares (§9)
 
@@ -95,13 +96,13 @@ async def step_answered_or_refused(context):
         assert _over_declared_limit(context) and closed.fields.get("code") == TOO_BIG, (
             f"the backend closed the connection after the {size}-byte question ({closed.fields.get('detail')}); "
             f"a refusal must be an error, and only a question over a declared size limit may be closed with "
-            f"{TOO_BIG} (max_message_bytes={limit or 'not set'}):\n{world.transcript.dump()}")
+            f"{TOO_BIG} (max_message_bytes={limit or 'not set'}):\n{dump(world.transcript)}")
     elif error is not None:
         world.accept_errors(after=sent.seq)
     else:
         assert not _over_declared_limit(context), (
             f"the backend declares a limit of {limit} bytes (max_message_bytes) but served a {size}-byte question "
-            f"instead of refusing it:\n{world.transcript.dump()}")
+            f"instead of refusing it:\n{dump(world.transcript)}")
         await world.assert_answered_in_full(n)
 
 

@@ -3,6 +3,7 @@ from behave import then, when
 from hamcrest import assert_that, empty
 
 from support.matchers import keeps_rule
+from support.transcript_view import brief, dump
 
 
 async def _stop_once_streaming(context, kind: str, chunks: int) -> None:
@@ -54,7 +55,7 @@ async def step_all_stops_confirmed(context):
     """Every stopped request got cancelled; after a quiet window, no text or audio of any arrived after it."""
     world = context.world
     for n in world.stopped:
-        assert world.transcript.first("cancelled", request=n), f"request {n} has no cancelled:\n{world.transcript.dump()}"
+        assert world.transcript.first("cancelled", request=n), f"request {n} has no cancelled:\n{dump(world.transcript)}"
     await world.me.quiet()
     assert_that(world.transcript, keeps_rule("nothing_after_cancelled"))
 
@@ -80,5 +81,5 @@ async def step_no_answer(context):
     """Nothing arrives after a cancel with nothing running, until a quiet window has passed."""
     world = context.world
     await world.me.quiet()
-    arrived = [e.brief() for e in world.transcript.received() if e.seq > world.provoked.seq]
+    arrived = [brief(e) for e in world.transcript.received() if e.seq > world.provoked.seq]
     assert_that(arrived, empty(), "events after a cancel with nothing running")

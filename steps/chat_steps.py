@@ -3,6 +3,7 @@ from behave import given, then, when
 from hamcrest import assert_that, greater_than_or_equal_to
 
 from support.matchers import keeps_rule
+from support.transcript_view import dump
 
 
 @when("I ask a question")
@@ -19,7 +20,7 @@ async def step_several_pieces(context):
     await world.wait_event("text_completed", request=n)
     assert_that(len(world.transcript.of_kind("text_chunk", request=n)),
                 greater_than_or_equal_to(context.settings.min_text_chunks),
-                f"text chunks of request {n}:\n{world.transcript.dump()}")
+                f"text chunks of request {n}:\n{dump(world.transcript)}")
 
 
 @then("the answer is complete and not empty")

@@ -5,6 +5,7 @@ from behave import given, then, when
 
 from support import backend_process, rules
 from support.session import probe
+from support.transcript_view import dump
 
 
 async def _ask_and_store(world, prompt, **kw) -> str | None:
@@ -18,7 +19,7 @@ async def step_chat_id_given(context):
     """The stored answer's db_operation_executed names a chat id."""
     world = context.world
     world.chat_id = rules.chat_id_of(world.transcript, await world.finished_reply())
-    assert world.chat_id, f"no chat id (db_operation_executed session_id):\n{world.transcript.dump()}"
+    assert world.chat_id, f"no chat id (db_operation_executed session_id):\n{dump(world.transcript)}"
 
 
 @given("I have a chat with one answer in it")
@@ -26,7 +27,7 @@ async def step_have_chat(context):
     """Connect, ask a question, and keep the chat id it was stored under."""
     await context.world.connect()
     context.world.chat_id = await _ask_and_store(context.world, context.settings.chat_prompt)
-    assert context.world.chat_id, f"the answer was not stored in a chat:\n{context.world.transcript.dump()}"
+    assert context.world.chat_id, f"the answer was not stored in a chat:\n{dump(context.world.transcript)}"
 
 
 async def _ask_in_same_chat(world) -> None:
@@ -57,7 +58,7 @@ async def step_same_chat(context):
     """The later answer was stored under the same chat id."""
     world = context.world
     assert world.chat_id_again == world.chat_id, (f"stored in chat {world.chat_id_again!r}, expected the same chat "
-                                                  f"{world.chat_id!r}:\n{world.transcript.dump()}")
+                                                  f"{world.chat_id!r}:\n{dump(world.transcript)}")
 
 
 @then("the assistant says it could not find that chat")
@@ -66,7 +67,7 @@ async def step_database_error(context):
     world = context.world
     errors = [e for e in world.transcript.of_kind("error", request=await world.finished_reply())
               if e.fields.get("stage") == "database"]
-    assert errors, f"no error with stage 'database' for an unknown chat id:\n{world.transcript.dump()}"
+    assert errors, f"no error with stage 'database' for an unknown chat id:\n{dump(world.transcript)}"
     world.transcript.expect(errors[0])
 
 

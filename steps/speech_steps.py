@@ -5,6 +5,7 @@ from hamcrest import assert_that, greater_than_or_equal_to
 from support import rules
 from support.matchers import audio_problem, keeps_rule
 from support.rules import decode_audio
+from support.transcript_view import dump
 
 
 @when("I ask a question and want to hear the answer")
@@ -20,7 +21,7 @@ async def step_text_and_audio(context):
     n = await world.finished_reply()
     for kind in ("text_chunk", "audio_chunk"):
         assert_that(len(world.transcript.of_kind(kind, request=n)), greater_than_or_equal_to(1),
-                    f"{world.wire_name(kind)} events of request {n}:\n{world.transcript.dump()}")
+                    f"{world.wire_name(kind)} events of request {n}:\n{dump(world.transcript)}")
 
 
 @then("both the text and the speech say once that they are finished")
@@ -30,7 +31,7 @@ async def step_both_flags(context):
     n = await world.finished_reply()
     assert_that(world.transcript, keeps_rule("one_completion_flag_each", "speech_not_refused"))
     for kind in ("text_completed", "tts_completed"):
-        assert world.transcript.first(kind, request=n), f"no {world.wire_name(kind)}:\n{world.transcript.dump()}"
+        assert world.transcript.first(kind, request=n), f"no {world.wire_name(kind)}:\n{dump(world.transcript)}"
 
 
 @then("the audio is real sound")
@@ -59,7 +60,7 @@ async def step_have_answer(context):
     await world.ask(context.settings.chat_prompt)
     world.answer_id = rules.answer_id_of(world.transcript, await world.finished_reply())
     assert world.answer_id is not None, (
-        f"the answer was not stored with a message id (db_operation_executed ai_message_id):\n{world.transcript.dump()}")
+        f"the answer was not stored with a message id (db_operation_executed ai_message_id):\n{dump(world.transcript)}")
 
 
 @when("I ask for that answer to be read aloud")
@@ -75,7 +76,7 @@ async def step_spoken_not_written(context):
     world = context.world
     n = await world.finished_reply()
     tr = world.transcript
-    assert tr.of_kind("audio_chunk", request=n), f"no audio for a speech-only request:\n{tr.dump()}"
-    assert not tr.of_kind("text_chunk", request=n), f"text was written for a speech-only request:\n{tr.dump()}"
+    assert tr.of_kind("audio_chunk", request=n), f"no audio for a speech-only request:\n{dump(tr)}"
+    assert not tr.of_kind("text_chunk", request=n), f"text was written for a speech-only request:\n{dump(tr)}"
     for kind in ("text_not_requested", "tts_completed"):
-        assert tr.first(kind, request=n), f"no {world.wire_name(kind)} for the speech-only request {n}:\n{tr.dump()}"
+        assert tr.first(kind, request=n), f"no {world.wire_name(kind)} for the speech-only request {n}:\n{dump(tr)}"

@@ -3,6 +3,7 @@ from behave import given, then, when
 
 from support import phrases  # noqa: F401 - registers the parameter types
 from support import rules
+from support.transcript_view import dump
 
 ALICE, BOB = phrases.PEOPLE
 
@@ -19,7 +20,7 @@ async def step_alice_has_chat(context):
     n = await world.ask(context.settings.chat_prompt, session=session)
     await world.wait_finished(n, session=session)
     world.chat_id = rules.chat_id_of(session.transcript, n)
-    assert world.chat_id, f"Alice's answer was not stored in a chat:\n{session.transcript.dump()}"
+    assert world.chat_id, f"Alice's answer was not stored in a chat:\n{dump(session.transcript)}"
 
 
 @when("Bob sends a question into Alice's chat, claiming to be {claimed:Person}")
@@ -51,7 +52,7 @@ async def step_bob_refused(context):
     world = context.world
     transcript = world.session(BOB).transcript
     leaked = [e for e in transcript.of_kind("db_operation_executed") if world.chat_id in str(e.raw)]
-    assert not leaked, f"Bob's question was stored in Alice's chat:\n{transcript.dump()}"
+    assert not leaked, f"Bob's question was stored in Alice's chat:\n{dump(transcript)}"
     world.assert_refused(session=world.session(BOB), who="Bob")
 
 

@@ -3,6 +3,7 @@ from behave import then, when
 from hamcrest import assert_that
 
 from support.matchers import is_real_image, keeps_rule
+from support.transcript_view import dump
 
 
 def _calls(context, n):
@@ -26,7 +27,7 @@ async def step_calls_tool(context):
     assert _calls(context, n), (
         f"the backend did not call {'a tool' if s.tool_name == 'any' else s.tool_name} (tools called: "
         f"{', '.join(called) or 'none'}; prompt {s.tools_prompt!r}). Set tools_prompt to a question that makes "
-        f"your backend call it, and tool_name to the tool it calls (or 'any'):\n{world.transcript.dump()}")
+        f"your backend call it, and tool_name to the tool it calls (or 'any'):\n{dump(world.transcript)}")
 
 
 @then("each tool result comes once, after the call it answers")
@@ -50,5 +51,5 @@ async def step_real_image(context):
     world, n = context.world, context.world.last_request()
     names = {e.fields.get("tool_name") for e in _calls(context, n)}
     results = [e for e in world.transcript.of_kind("tool_result", request=n) if e.fields.get("tool_name") in names]
-    assert results, f"no result of {', '.join(map(str, names))} in request {n}:\n{world.transcript.dump()}"
+    assert results, f"no result of {', '.join(map(str, names))} in request {n}:\n{dump(world.transcript)}"
     assert_that(results[0].fields.get("result"), is_real_image())

@@ -19,6 +19,8 @@ from behave.formatter.base import Formatter
 from support import load_results, rules, timeline
 from support.report import say
 from support.timeline import Broken, Lane, Latency
+from support.transcript import Transcript
+from support.transcript_view import to_json
 
 MESSAGE_LIMIT = 20_000   # characters of one failure message shown
 FAILED = {"failed", "error", "hook_error", "cleanup_error", "undefined", "pending"}
@@ -492,7 +494,7 @@ def _attach(allure: Any, scenario: Any) -> None:
     if path.is_file():
         body = path.read_text()
     else:
-        body = json.dumps({tr.name: tr.to_json() for tr in suite.get("transcripts") or [] if hasattr(tr, "to_json")})
+        body = json.dumps({tr.name: to_json(tr) for tr in suite.get("transcripts") or [] if isinstance(tr, Transcript)})
     allure.attach(no_lone_surrogates(timeline.mask(body)), name="transcript",
                   attachment_type=allure.attachment_type.JSON)
     allure.attach(no_lone_surrogates(timeline_page(scenario)), name="timeline",

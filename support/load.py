@@ -25,7 +25,8 @@ from support import load_results, rules
 from support.load_results import COUNTERS, TRENDS
 from support.protocol import CHAT_REQUEST, SPEECH_FLAGS, TEXT_FLAGS
 from support.secrets import mask
-from support.transcript import CLOSED, RECEIVED, SENT, Transcript, clip
+from support.transcript import CLOSED, RECEIVED, SENT, Transcript
+from support.transcript_view import clip
 
 KEEP_FOR_READING = 3   # broken, and failed, conversations whose transcripts a scenario keeps in full
 PROGRESS_EVERY = 1.0   # seconds between progress lines (k6 prints one a second)

@@ -138,3 +138,51 @@ class RequestTracker:
         if state["text"] and state["speech"]:
             self._finished.append(self._open.pop(0))
         return current
+
+
+# -- the ready handshake (§1) ------------------------------------------------------------------
+
+class ReadyHandshake:
+    """The one- or two-frame websocket_ready handshake (§1), sans-I/O: it reads the transcript and says
+    what the connection must do next; the session does it (sends, or waits for ``awaited``).
+
+    One frame: websocket_ready carries the session_id. Two frames: the first websocket_ready has none;
+    the backend authenticates on the first client frame (a ping), then sends a second websocket_ready
+    with the session_id, then the pong.
+    """
+
+    WAIT, PING, DONE = "wait", "send a ping", "done"
+
+    def __init__(self, learn_session_id: bool = True):
+        self.learn_session_id = learn_session_id
+        self.session_id: str | None = None
+        self.awaited = "websocket_ready"
+        self._ready = self._second = self._pinged = None
+
+    def next(self, transcript) -> str:
+        """WAIT (for ``awaited``), PING (send one, then ask again) or DONE."""
+        if self._ready is None:
+            self._ready = transcript.first("ready")
+            if self._ready is None:
+                return self.WAIT
+            self.session_id = self._ready.fields.get("session_id")
+            self._pinged = self.session_id is not None or not self.learn_session_id   # one frame: no ping owed
+            if self._pinged:
+                self._second = self._ready
+                return self.DONE
+        if self._second is self._ready:
+            return self.DONE
+        if not self._pinged:
+            return self.PING
+        if self._second is None:
+            self._second = next((e for e in transcript.of_kind("ready") if e.fields.get("session_id")), None)
+            if self._second is None:
+                return self.WAIT
+            self.session_id = self._second.fields["session_id"]
+            self.awaited = "pong after the first ping"
+        return self.DONE if transcript.first("pong", after=self._second.seq) else self.WAIT
+
+    def pinged(self) -> None:
+        """The session sent the ping PING asked for."""
+        self._pinged = True
+        self.awaited = "the second websocket_ready (with session_id) after the first ping"

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from support import rules
 from support.protocol import CHAT_MODE
-from support.recorder import Recorder
-from support.transcript import CLOSED, RECEIVED, SENT, Transcript
+from support.transcript import CLOSED, RECEIVED, SENT, Recorder, Transcript
+from support.transcript_view import flow
 from support.vocabulary import DEFAULT_DIALECT, Dialect, available_dialects
 
 OK, BROKEN, UNREADABLE = "ok", "broken", "unreadable"
@@ -172,7 +172,7 @@ def report(v: Verdict) -> str:
     """The text printed for one file: its verdict line, then each connection's flow and findings, indented."""
     lines = [headline(v)]
     for tr, found in v.checked:
-        lines.append(f"  {tr.name}: {tr.flow() or '(nothing received)'}")
+        lines.append(f"  {tr.name}: {flow(tr) or '(nothing received)'}")
         bad = rules.violations_only(found)
         if bad:
             lines += ["    " + line for line in rules.explain(bad, tr).splitlines()]

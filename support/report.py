@@ -21,6 +21,7 @@ from behave.reporter.summary import AbstractSummaryReporter
 from support import rules
 from support.secrets import mask
 from support.transcript import Transcript
+from support.transcript_view import flow, to_json
 
 # The generated last step of every scenario that runs (environment.py adds it, steps/protocol_check_steps.py
 # runs it): a broken rule fails this step, so every formatter reports a failed scenario with the rule's text.
@@ -137,7 +138,7 @@ def explain_broken(checked: Checked) -> str:
 
 
 def flow_lines(transcripts: list[Transcript]) -> list[str]:
-    return [f"    {tr.name}: {tr.flow() or '(nothing received)'}" for tr in transcripts]
+    return [f"    {tr.name}: {flow(tr) or '(nothing received)'}" for tr in transcripts]
 
 
 def notices(checked: Checked) -> list[str]:
@@ -158,7 +159,7 @@ def write_json(path: Path, feature: str, scenario: str, status: str, checked: Ch
         "feature": feature, "scenario": scenario, "status": status, "dialect": dialect,
         "modes": {tr.name: tr.mode for tr, _ in checked},
         "violations": findings(checked),
-        "connections": {tr.name: tr.to_json(raw_limit=RAW_LIMIT) for tr, _ in checked},
+        "connections": {tr.name: to_json(tr, raw_limit=RAW_LIMIT) for tr, _ in checked},
     }, indent=1))
     return path
 
@@ -168,8 +169,8 @@ def attach(scenario, path: Path, checked: Checked, status: str) -> dict:
 
     - ``transcripts_path`` (str): the transcript JSON of this scenario (written by ``write_json``)
     - ``transcripts`` (list of support.transcript.Transcript): every connection, in the order opened;
-      each has ``.name``, ``.entries`` (seq, t in seconds, direction, kind, label, raw, ...), ``.flow()``
-      and ``.to_json()``
+      each has ``.name`` and ``.entries`` (seq, t in seconds, direction, kind, label, raw, ...);
+      support.transcript_view turns one into lines (``flow``) or JSON (``to_json``)
     - ``violations`` (list of dict): every finding of the whole-transcript check, notices included:
       ``{"connection", "rule", "seq", "message", "severity": "violation" | "notice"}``
     - ``status`` (str): the scenario's final status name ("passed", "failed", ...)

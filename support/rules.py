@@ -13,7 +13,8 @@ from typing import Callable, Iterable
 
 from support.protocol import CHAT_MODE, CONTENT_KINDS, REFUSAL_CLOSE_CODES, REFUSAL_STATUSES, SPEECH_FLAGS, TEXT_FLAGS
 from support.secrets import mask
-from support.transcript import Entry, Transcript, clip
+from support.transcript import Entry, Transcript
+from support.transcript_view import around, clip, dump
 
 WORK_KINDS = frozenset({"pong", "working"}) | CONTENT_KINDS   # what "no work done" forbids
 
@@ -21,35 +22,61 @@ VIOLATION = "violation"
 NOTICE = "notice"   # reported in the output, fails only when the run is strict
 
 
-@dataclass
 class Violation:
-    rule: str
-    seq: int | None
-    message: str
-    context: str = ""
-    severity: str = VIOLATION
+    """A rule broken at an event. Its context (the lines around the event) is built when first read:
+    a conversation that breaks a rule a thousand times prints only what a report shows."""
+
+    __slots__ = ("rule", "seq", "message", "severity", "_context", "_transcript")
+
+    def __init__(self, rule: str, seq: int | None, message: str, context: str | None = None,
+                 severity: str = VIOLATION, transcript: Transcript | None = None):
+        self.rule, self.seq, self.message, self.severity = rule, seq, message, severity
+        self._context, self._transcript = context, transcript
+
+    @property
+    def context(self) -> str:
+        if self._context is None:
+            tr = self._transcript
+            self._context = "" if tr is None else (around(tr, self.seq) if self.seq is not None else dump(tr, limit=12))
+        return self._context
+
+    @context.setter
+    def context(self, value: str) -> None:
+        self._context = value
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Violation) and (self.rule, self.seq, self.message, self.severity, self.context) == (
+            other.rule, other.seq, other.message, other.severity, other.context)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Violation(rule={self.rule!r}, seq={self.seq!r}, message={self.message!r}, severity={self.severity!r})"
 
     def __str__(self) -> str:
         where = f" at event #{self.seq}" if self.seq is not None else ""
         text = f"[{self.rule}]{where}: {self.message}"
-        return f"{text}\n{self.context}" if self.context else text
+        context = self.context
+        return f"{text}\n{context}" if context else text
 
 
-@dataclass
 class Check:
     """What a rule sees: the transcript, and whether the conversation is over."""
 
-    transcript: Transcript
-    final: bool = True
+    def __init__(self, transcript: Transcript, final: bool = True):
+        self.transcript = transcript
+        self.final = final
+        self._requests: list[tuple[Entry, list[Entry]]] | None = None
 
     def violation(self, rule: str, entry: Entry | None, message: str, severity: str = VIOLATION) -> Violation:
-        seq = entry.seq if entry else None
-        context = self.transcript.around(seq) if seq is not None else self.transcript.dump(limit=12)
-        return Violation(rule, seq, mask(message), context, severity)
+        return Violation(rule, entry.seq if entry else None, mask(message), None, severity, self.transcript)
 
     def requests(self) -> list[tuple[Entry, list[Entry]]]:
-        tr = self.transcript
-        return [(req, tr.events_of_request(req.request)) for req in tr.requests()]
+        """Each chat request with its events (gathered once per check, shared by every rule)."""
+        if self._requests is None:
+            tr = self.transcript
+            self._requests = [(req, tr.events_of_request(req.request)) for req in tr.requests()]
+        return self._requests
 
 
 Rule = Callable[[Check], list[Violation]]

@@ -11,7 +11,8 @@ from typing import Any, Iterable
 from support.secrets import mask  # noqa: F401 - the report's masking is the suite's one masking
 from support.protocol import SPEECH_FLAGS, TEXT_FLAGS
 from support.transcript import CLOSED, RECEIVED, SENT, Transcript
-from support.transcript import clip as transcript_clip
+from support.transcript_view import clip as transcript_clip
+from support.transcript_view import to_json
 
 CATEGORIES = {
     "control": ("ready", "pong", "working", "closing", "cancelled", "custom_event"),
@@ -121,7 +122,7 @@ class Lane:
 
 def entries_of(transcript: Transcript) -> list[dict]:
     """The transcript as plain dicts (its JSON form), plus the close detail a CLOSED entry carries."""
-    rows = transcript.to_json()
+    rows = to_json(transcript)
     for row, entry in zip(rows, transcript.entries):
         if entry.direction == CLOSED:
             row["detail"] = str(entry.fields.get("detail", ""))

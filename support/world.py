@@ -14,6 +14,7 @@ from support.session import Session, WaitTimeout
 from support.tokens import mint
 from support.transcript import Entry, Transcript
 from support.vocabulary import Dialect
+from support.transcript_view import dump
 
 ME = "my connection"
 
@@ -91,7 +92,7 @@ class World:
         n = request or tr.last_request()
         await self.wait_finished(n, session)
         why = not_answered_in_full(tr, n)
-        assert why is None, f"{why}:\n{tr.dump()}"
+        assert why is None, f"{why}:\n{dump(tr)}"
 
     async def wait_answer_or_close(self, request: int, session: Session | None = None):
         """A request that may be refused: wait until it finished (or was refused), or the connection closed."""
@@ -104,7 +105,7 @@ class World:
         session = session or self.me
         tr = session.transcript
         refused, what = request_refused(tr, tr.last_request())
-        assert refused, f"{who} was not refused ({what}):\n{tr.dump()}"
+        assert refused, f"{who} was not refused ({what}):\n{dump(tr)}"
         self.accept_errors(after=tr.requests()[-1].seq, session=session)
 
     async def wait_event(self, kind: str, *, request: int | None = None, after: int = 0,
@@ -141,7 +142,7 @@ class World:
         await self.ping(session, allow_close=True)
         closed = session.transcript.closed()
         assert closed is None, (f"the backend closed the connection after {after.label} #{after.seq}: "
-                                f"{closed.fields.get('detail')}:\n{session.transcript.dump()}")
+                                f"{closed.fields.get('detail')}:\n{dump(session.transcript)}")
         self.accept_errors(after=after.seq, session=session)   # the pong came after any answer to the frame
         await self.assert_answered_in_full(await self.ask(self.settings.chat_prompt, session=session), session)
 
@@ -161,7 +162,7 @@ class World:
                                     session)
         assert not session.transcript.request_finished(request), (
             f"request {request} finished before it could be interrupted; use a longer long_prompt:\n"
-            f"{session.transcript.dump()}")
+            f"{dump(session.transcript)}")
 
     async def wait_progressing(self, predicate, what: str, session: Session):
         """Wait for predicate while frames keep arriving: `timeout` bounds each silence, not the whole wait
@@ -181,7 +182,7 @@ class World:
         sent = session.transcript.sent("cancel")
         assert getattr(found, "kind", None) == "cancelled", (
             f"request {request} ran to its end without cancelled; cancel sent at t={sent[-1].t:.3f} s:\n"
-            f"{session.transcript.dump()}")
+            f"{dump(session.transcript)}")
         return found
 
     async def ask_and_stop(self, prompt: str, **kw) -> int:

@@ -21,7 +21,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from support.reference_backend import media  # noqa: E402
-from support.recorder import Recorder  # noqa: E402
+from support.transcript import Recorder  # noqa: E402
 from support.transcript import Entry, Transcript  # noqa: E402
 from support.vocabulary import Dialect  # noqa: E402
 

@@ -16,6 +16,7 @@ from behave_runner import run_suite
 from conftest import conforming_text_reply
 from support import html_report, rules
 from support.transcript import RECEIVED, Transcript
+from support.transcript_view import around
 
 BROWSER = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
 needs_browser = pytest.mark.skipif(BROWSER is None, reason="no chromium binary found (apt-get install -y chromium)")
@@ -42,7 +43,7 @@ def a_transcript(b):
 def test_a_hook_error_counts_as_failed_and_its_violation_is_highlighted(b):
     tr = a_transcript(b)
     violation = rules.Violation("chunk_index_sequence", 7, "request 1: chunk_index 4, expected 3 (a gap)",
-                                tr.around(7))
+                                around(tr, 7))
     scenario = fake_scenario(
         "A question gets a complete answer", "hook_error",
         steps=[("Given", "I am connected to the chat backend", "passed", None)],

@@ -12,6 +12,7 @@ import pytest
 
 from support import recheck, rules
 from support.vocabulary import Dialect
+from support.transcript_view import to_json
 
 RECORDINGS = Path(__file__).parent / "recordings"
 
@@ -95,7 +96,7 @@ def test_a_report_the_suite_wrote_re_checks_to_the_same_verdict(b, tmp_path):
     b.tr.expect(b.recv("error", stage="database", message="asked for"))
     b.recv("error", stage="text", message="not asked for")
     b.closed(1000)
-    document = {"connections": {b.tr.name: b.tr.to_json()}}
+    document = {"connections": {b.tr.name: to_json(b.tr)}}
     again = recheck.recheck(json.loads(json.dumps(document)), Dialect.load("v2"))
     [(tr, found)] = again
     assert [(v.rule, v.seq) for v in rules.violations_only(found)] == \
@@ -108,7 +109,7 @@ def test_a_frame_clipped_in_the_file_is_not_judged_and_the_rest_is(b):
     b.ready()
     conforming_text_reply(b)
     huge = b.recv_frame({"type": "pong", "timestamp": "x" * 5000})
-    document = {"connections": {b.tr.name: b.tr.to_json(raw_limit=1000)}}
+    document = {"connections": {b.tr.name: to_json(b.tr, raw_limit=1000)}}
     saved = document["connections"][b.tr.name][huge.seq - 1]
     assert len(saved["raw"]) == 1000 and saved["raw_length"] > 5000
     [(tr, found)] = recheck.recheck(document, Dialect.load("v2"))

@@ -6,9 +6,10 @@ import json
 
 
 from support import report, rules
-from support.recorder import Recorder
+from support.transcript import Recorder
 from support.transcript import Transcript
 from support.vocabulary import Dialect
+from support.transcript_view import dump, flow
 from tests.behave_runner import run_behave
 
 
@@ -44,7 +45,7 @@ def test_a_huge_field_is_clipped_where_it_is_written_and_printed(tmp_path):
     assert path.stat().st_size < 8 * report.RAW_LIMIT, "five 3 MB frames are written clipped"
     saved = json.loads(path.read_text())["connections"]["my connection"]
     assert saved[0]["raw_length"] == len(tr.entries[0].raw) and len(saved[0]["raw"]) == report.RAW_LIMIT
-    printed = "\n".join([tr.dump(), tr.flow(), *report.notices(checked)])
+    printed = "\n".join([dump(tr), flow(tr), *report.notices(checked)])
     assert len(printed) < 5000 and "…(1000000 chars)" in printed
 
 

@@ -8,6 +8,7 @@ import pytest
 from conftest import AUDIO, CHAT_ID, TranscriptBuilder, cancelled_reply, conforming_text_reply, db_record
 from support import rules
 from support.rules import NOTICE, RULES, VIOLATION
+from support.transcript_view import brief, dump, flow
 
 
 # -- conforming transcripts --------------------------------------------------------------------
@@ -100,7 +101,7 @@ def break_errors_expected(b):
 
 def break_not_flooded(b):
     b.ready()
-    return b.tr.append("closed", "flooded", t=1.0, fields={"how": "flooded", "detail": "the backend flooded 101 frames"})
+    return b.recorder.closed("flooded", "the backend flooded 101 frames", t=1.0)
 
 
 def break_known_events(b):
@@ -305,18 +306,18 @@ def assert_points_at(v: rules.Violation, name: str, offending, tr):
     assert v.seq == offending.seq
     text = str(v)
     assert text.startswith(f"[{name}] at event #{offending.seq}: ")
-    assert f">> {offending.brief()}" in text
+    assert f">> {brief(offending)}" in text
     entries = tr.entries
     idx = entries.index(offending)
     for neighbour in entries[max(0, idx - 1):idx] + entries[idx + 1:idx + 2]:
-        assert f"   {neighbour.brief()}" in text, f"context lacks neighbour #{neighbour.seq}:\n{text}"
+        assert f"   {brief(neighbour)}" in text, f"context lacks neighbour #{neighbour.seq}:\n{text}"
 
 
 @pytest.mark.parametrize("name", sorted(BREAKERS))
 def test_rule_fails_on_breaking_transcript(b, name):
     offending = BREAKERS[name](b)
     found = rules.check(b.tr, [name], strict=True)
-    assert found, f"{name} did not notice:\n{b.tr.dump()}"
+    assert found, f"{name} did not notice:\n{dump(b.tr)}"
     assert all(v.severity == VIOLATION for v in found)
     assert_points_at(found[0], name, offending, b.tr)
 
@@ -412,7 +413,7 @@ def test_a_duplicate_text_completed_after_both_flags_is_a_violation(b):
     b.recv("tts_not_requested")
     bad = b.recv("text_completed")
     found = rules.violations_only(rules.check(b.tr))
-    assert bad.seq in {v.seq for v in found}, f"duplicate text_completed #{bad.seq} went unnoticed:\n{b.tr.dump()}"
+    assert bad.seq in {v.seq for v in found}, f"duplicate text_completed #{bad.seq} went unnoticed:\n{dump(b.tr)}"
 
 
 def test_a_text_chunk_after_the_request_finished_is_a_violation(b):
@@ -663,7 +664,7 @@ def test_legacy_dialect_agentic_reply_is_conforming(legacy):
     lb.ready()
     conforming_text_reply(lb, tools=[("generate_image", "call_1")])
     assert rules.check(lb.tr, sorted(RULES), strict=True) == []
-    assert "customEvent(toolUse: generate_image) → customEvent(toolResult: success)" in lb.tr.flow()
+    assert "customEvent(toolUse: generate_image) → customEvent(toolResult: success)" in flow(lb.tr)
 
 
 def test_late_upload_after_the_request_finished_is_not_blamed_on_the_next_request(b):

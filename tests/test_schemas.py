@@ -21,6 +21,7 @@ from support.protocol import build_chat_request
 from support.session import Session
 from support.tokens import mint
 from support.vocabulary import Dialect
+from support.transcript_view import brief
 
 DIALECTS = ["v2", "legacy"]
 CLIENT_KINDS = {"ping", "cancel", "close_session", "chat_request"}
@@ -365,8 +366,8 @@ def test_reference_backend_frames_validate(name, prompt, expected):
                          "at $.content.voice: None is not of type 'string'"}
     for entry in received:
         problems = schemas.problems(entry.kind, entry.data)
-        assert [p for p in problems if p.required] == [], (entry.brief(), entry.data)
-        assert set(problems) <= production_habits, (entry.brief(), problems)
+        assert [p for p in problems if p.required] == [], (brief(entry), entry.data)
+        assert set(problems) <= production_habits, (brief(entry), problems)
     assert any(f"'{subtype}'" in p for e in received for p in e.schema_problems), "the subtype is kept in content.type"
     sent = [e for e in session.transcript.sent() if e.data is not None]
     assert {e.kind for e in sent} >= {"chat_request", "close_session"}

@@ -10,6 +10,7 @@ import pytest
 
 from support.config import Settings
 from support.tokens import mint
+from support.transcript_view import brief, dump, to_json
 
 SETTINGS = Settings(jwt_secret="secrets-test-secret-0123456789abcdef")
 JWT = mint(SETTINGS)
@@ -92,8 +93,8 @@ def test_a_token_the_backend_echoes_is_masked_where_the_suite_prints_or_writes_i
     b.ready()
     echoed = b.recv_frame({"type": "debug_echo", "content": f"you sent ?token={token}"})
     b.recv_frame({"type": "text_chunk", "content": 7, "note": token})
-    shown = "\n".join([b.tr.dump(), echoed.brief(), *(str(v) for v in rules.check(b.tr, strict=True))])
-    written = json.dumps(b.tr.to_json())
+    shown = "\n".join([dump(b.tr), brief(echoed), *(str(v) for v in rules.check(b.tr, strict=True))])
+    written = json.dumps(to_json(b.tr))
     assert token not in shown and token not in written
     assert token[:6] in written   # masked, not dropped: the frame is still recognisable
 

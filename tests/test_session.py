@@ -11,6 +11,7 @@ from support.config import load
 from support.session import BackendUnreachable, ClosedByBackend, HandshakeRejected, Session, WaitTimeout
 from support.tokens import mint
 from support.vocabulary import Dialect
+from support.transcript_view import to_json
 
 SECRET = "session-test-secret-of-at-least-32-bytes"
 LONG = "Write a long story about a lighthouse keeper"
@@ -78,7 +79,7 @@ def test_an_expired_token_is_recorded_as_an_auth_close_and_never_printed_whole(b
     with pytest.raises(ClosedByBackend) as info:
         run(session.open())
     assert info.value.code == 4401 and "JWT_SECRET" in str(info.value)
-    assert token not in str(info.value) and token not in repr(session.transcript.to_json())
+    assert token not in str(info.value) and token not in repr(to_json(session.transcript))
 
 
 def test_a_refused_upgrade_reads_as_a_handshake_rejection():

@@ -11,7 +11,7 @@ from support import report
 from support.explore.cases import REQUEST, VALID, group_path
 from support.explore.probe import ProbeResult
 from support.secrets import mask
-from support.transcript import clip
+from support.transcript_view import around, clip, dump
 
 EXPLORE_JSON = "explore.json"   # in the run folder: one entry per distinct failure, for a pipeline to file
 
@@ -123,8 +123,8 @@ class Findings:
             if finding.also:
                 lines.append(f"   also with a change at: {', '.join(finding.also[:12])}"
                              + (f" and {len(finding.also) - 12} more" if len(finding.also) > 12 else ""))
-            lines.append(r.transcript.around(r.outcome.seq, before=4, after=2) if r.outcome.seq is not None
-                         else r.transcript.dump(limit=12))
+            lines.append(around(r.transcript, r.outcome.seq, before=4, after=2) if r.outcome.seq is not None
+                         else dump(r.transcript, limit=12))
         return "\n".join(lines)
 
 

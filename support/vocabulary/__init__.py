@@ -14,8 +14,11 @@ from __future__ import annotations
 import copy
 import json
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
+
+from jsonpointer import JsonPointer
 
 DIALECTS_DIR = Path(__file__).parent / "dialects"
 DEFAULT_DIALECT = "v2"
@@ -33,20 +36,31 @@ def available_dialects() -> list[str]:
     return sorted(p.stem for p in DIALECTS_DIR.glob("*.json") if not p.stem.endswith(".asyncapi"))
 
 
-def _get(frame: Any, pointer: str) -> Any:
-    node = frame
-    for part in pointer.strip("/").split("/"):
-        if not part:
-            continue
-        if isinstance(node, dict) and part in node:
-            node = node[part]
+@lru_cache(maxsize=1024)   # the profiles spell a few dozen pointers, read for every frame
+def pointer_parts(pointer: str) -> tuple[str, ...]:
+    """A JSON pointer's reference tokens (RFC 6901: ``~1`` is ``/``, ``~0`` is ``~``); a bare name is one token."""
+    return tuple(JsonPointer(pointer).parts) if pointer.startswith("/") else (pointer,)
+
+
+def _walk(node: Any, parts: tuple[str, ...]) -> Any:
+    for part in parts:
+        if isinstance(node, dict):
+            node = node.get(part, _MISSING)
+            if node is _MISSING:
+                return _MISSING
+        elif isinstance(node, list) and part.isdigit() and (part == "0" or part[0] != "0") and int(part) < len(node):
+            node = node[int(part)]
         else:
             return _MISSING
     return node
 
 
+def _get(frame: Any, pointer: str) -> Any:
+    return _walk(frame, pointer_parts(pointer))
+
+
 def _set(frame: dict, pointer: str, value: Any) -> None:
-    parts = [p for p in pointer.strip("/").split("/") if p]
+    parts = pointer_parts(pointer)
     node = frame
     for part in parts[:-1]:
         child = node.get(part)
@@ -64,6 +78,9 @@ class FieldSpec:
     json_string: bool = False      # the value may be a JSON document inside a string
     value_map: dict | None = None  # wire value -> suite value (e.g. "error" -> True)
 
+    def __post_init__(self):
+        object.__setattr__(self, "parts", pointer_parts(self.at))   # parsed once: read() runs for every frame
+
     @classmethod
     def parse(cls, spec: str | dict) -> "FieldSpec":
         if isinstance(spec, str):
@@ -71,7 +88,7 @@ class FieldSpec:
         return cls(at=spec["at"], json_string=bool(spec.get("json_string")), value_map=spec.get("map"))
 
     def read(self, frame: dict) -> Any:
-        value = _get(frame, self.at)
+        value = _walk(frame, self.parts)
         if value is _MISSING:
             return _MISSING
         if self.json_string and isinstance(value, str):
@@ -119,6 +136,15 @@ class EventSpec:
     def matches(self, frame: dict) -> bool:
         return any(_matches(frame, m) for m in (self.match, *self.also_match))
 
+    def read(self, frame: dict) -> dict:
+        """The fields of a frame of this kind, by the suite's names; absent fields are left out."""
+        fields = {}
+        for name, field in self.fields.items():
+            value = field.read(frame)
+            if value is not _MISSING:
+                fields[name] = value
+        return fields
+
     def is_required(self, path: str) -> bool:
         """Is this wire path (a JSON pointer) one the protocol requires, or inside one?"""
         return any(path == p or path.startswith(p + "/") for p in ("/type", *self.required))
@@ -144,6 +170,14 @@ class Dialect:
         }
         # Most specific match first, so customEvent+toolUse wins over plain customEvent.
         self._by_specificity = sorted(self.events.values(), key=lambda e: -min(len(m) for m in (e.match, *e.also_match)))
+        self._by_type: dict[str, list[EventSpec]] = {}   # classify looks only at the specs a frame's type can match
+        for spec in self._by_specificity:
+            for form in (spec.match, *spec.also_match):
+                if not isinstance(form.get("type"), str):
+                    raise ValueError(f"dialect {self.name!r}: every match of {spec.kind!r} names its wire type")
+                candidates = self._by_type.setdefault(form.get("type"), [])
+                if spec not in candidates:
+                    candidates.append(spec)
         self.client_frames: dict[str, dict] = profile.get("client_frames", {})
 
     @classmethod
@@ -160,11 +194,14 @@ class Dialect:
 
     # -- decoding (the suite) -------------------------------------------------
     def classify(self, frame: Any) -> tuple[str, EventSpec | None]:
-        if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+        if not isinstance(frame, dict):
             return MALFORMED, None
-        if frame["type"] in self.removed_types:
+        wire_type = frame.get("type")
+        if not isinstance(wire_type, str):
+            return MALFORMED, None
+        if wire_type in self.removed_types:
             return REMOVED, None
-        for spec in self._by_specificity:
+        for spec in self._by_type.get(wire_type, ()):   # the few specs of this wire type, most specific first
             if spec.matches(frame):
                 return spec.kind, spec
         return UNKNOWN, None
@@ -172,14 +209,7 @@ class Dialect:
     def decode(self, frame: Any) -> tuple[str, dict]:
         """Return (kind, fields) for a parsed wire frame; absent fields are left out."""
         kind, spec = self.classify(frame)
-        if spec is None:
-            return kind, {}
-        fields = {}
-        for name, field in spec.fields.items():
-            value = field.read(frame)
-            if value is not _MISSING:
-                fields[name] = value
-        return kind, fields
+        return kind, ({} if spec is None else spec.read(frame))
 
     def label(self, frame: Any) -> str:
         """The wire name of a frame as a reader of this dialect knows it, e.g. customEvent(toolUse)."""

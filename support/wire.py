@@ -1,0 +1,161 @@
+"""Frames in, entries out: the one place a wire frame is decoded, labelled and checked against its schema.
+
+Sans-I/O, in the manner of the ``websockets`` library's protocol module: no sockets, no transcript,
+no callbacks up. The session hands each frame it reads to ``Wire.received``; the re-check of a
+saved transcript and the tests hand it saved or written frames. What comes out is an ``Entry``,
+which the transcript stores and numbers.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from support import protocol
+from support.protocol import CHAT_REQUEST
+from support.schemas import MessageSchemas, SchemaProblem
+from support.vocabulary import MALFORMED, REMOVED, UNKNOWN, Dialect
+
+# Directions
+RECEIVED = "received"   # a frame from the backend
+SENT = "sent"           # a frame the suite sent
+CLOSED = "closed"       # the connection ended (close code/reason, or the handshake failure)
+
+# Kinds of SENT entries that are not dialect events (CHAT_REQUEST, from support.protocol, is the other).
+RAW = "raw"             # a frame sent as-is (bad input scenarios)
+
+_UNSET = object()       # Entry.data: parsed again from the raw frame when asked (the parsed form is not kept)
+_NO_SPEC = frozenset({MALFORMED, REMOVED, UNKNOWN})
+_FITS: tuple = ()       # the schema problems of a frame that fits (shared: most frames)
+
+# What keeping a frame costs, for the session's caps: its characters, plus for a large frame what its
+# parts cost once parsed (a 30 MiB frame of tiny objects is gigabytes of dicts, not 30 MiB).
+_PART_BYTES = 64        # about what one parsed object, array or member costs (CPython, 64-bit)
+_SMALL = 4096           # below this many characters a frame's parts are too few to count
+
+
+def held_size(message: str | bytes) -> int:
+    """What recording this frame may hold in memory, in bytes (counted before it is parsed)."""
+    size = len(message)
+    if size < _SMALL or isinstance(message, bytes):
+        return size
+    parts = message.count("{") + message.count("[") + message.count(",")
+    return size + _PART_BYTES * parts
+
+
+class Entry:
+    """One recorded frame: what it is (kind, fields, label), when it came, and what it was on the wire."""
+
+    __slots__ = ("seq", "t", "direction", "kind", "raw", "_data", "parse_error", "fields", "label", "request",
+                 "_problems", "expected")
+
+    def __init__(self, seq: int, t: float, direction: str, kind: str, raw: str | bytes | None = None,
+                 data: Any = None, parse_error: str | None = None, fields: dict | None = None, label: str = "",
+                 request: int | None = None, schema_problems: Any = None, expected: bool = False):
+        self.seq = seq                # numbered by the transcript that stores it
+        self.t = t                    # seconds since the connection attempt started
+        self.direction = direction
+        self.kind = kind
+        self.raw = raw
+        self._data = data             # parsed JSON, or None; _UNSET: parsed again from raw when asked (memory)
+        self.parse_error = parse_error
+        self.fields = {} if fields is None else fields
+        self.label = label            # wire name as the dialect spells it
+        self.request = request        # which chat request (1-based) this event belongs to
+        # SchemaProblem list; or, for a frame the fast check found off its schema, a callable wording why
+        self._problems = _FITS if schema_problems is None else schema_problems
+        self.expected = expected      # an error a step asked for (the others fail the scenario)
+
+    @property
+    def data(self) -> Any:
+        if self._data is _UNSET:
+            return json.loads(self.raw)   # it parsed once already, so it parses
+        return self._data
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        self._data = value
+
+    @property
+    def schema_problems(self) -> list:
+        problems = self._problems
+        if callable(problems):
+            problems = self._problems = problems(self)
+        return problems
+
+    @schema_problems.setter
+    def schema_problems(self, value: list) -> None:
+        self._problems = value
+
+    def _key(self) -> tuple:
+        return (self.seq, self.t, self.direction, self.kind, self.raw, self.data, self.parse_error, self.fields,
+                self.label, self.request, list(self.schema_problems), self.expected)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Entry) and self._key() == other._key()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return (f"Entry(seq={self.seq}, t={self.t!r}, direction={self.direction!r}, kind={self.kind!r}, "
+                f"label={self.label!r}, request={self.request!r}, fields={self.fields!r})")
+
+
+class Wire:
+    """Decodes the frames of one connection in one dialect. In a mode other than chat (§2) frames are
+    decoded for the record but not held to the chat schemas."""
+
+    def __init__(self, dialect: Dialect, mode: str = protocol.CHAT_MODE):
+        self.dialect = dialect
+        self.schemas = MessageSchemas.for_dialect(dialect) if mode == protocol.CHAT_MODE else None
+
+    def received(self, message: str | bytes, t: float) -> Entry:
+        """A frame from the backend, decoded; its schema is checked now, while the parsed frame is at hand."""
+        if isinstance(message, bytes):
+            return Entry(0, t, RECEIVED, MALFORMED, raw=message, parse_error="binary frame from the server",
+                         label="(binary)")
+        try:
+            data = json.loads(message)
+        except (ValueError, RecursionError) as exc:
+            return Entry(0, t, RECEIVED, MALFORMED, raw=message, parse_error=f"not JSON: {exc}", label="(not JSON)")
+        kind, spec = self.dialect.classify(data)
+        if spec is None:
+            label = data.get("type", "?") if isinstance(data, dict) else "?"
+            return Entry(0, t, RECEIVED, kind, raw=message, data=_UNSET, label=label,
+                         parse_error="JSON without a type field" if kind == MALFORMED else None)
+        fields = spec.read(data)
+        problems = None if self.schemas is None or self.schemas.fits(kind, data) else self._word_problems
+        return Entry(0, t, RECEIVED, kind, raw=message, data=_UNSET, fields=fields, label=spec.wire_name,
+                     schema_problems=problems)
+
+    def _word_problems(self, entry: Entry) -> list[SchemaProblem]:
+        """Why a frame the fast check refused breaks its schema (worded only when a rule reads it)."""
+        try:
+            return self.schemas.problems(entry.kind, entry.data)
+        except RecursionError:
+            return [SchemaProblem.of("the frame is nested too deeply to check against its schema", True)]
+
+    def sent(self, payload: str | bytes, t: float, data: Any = None) -> Entry:
+        """A frame the suite sent: a control frame, a chat request, or anything else (raw)."""
+        if data is None and isinstance(payload, str):
+            try:
+                data = json.loads(payload)
+            except (ValueError, RecursionError):
+                data = None
+        control = self.dialect.client_kind(data)
+        if control:
+            kind, fields = control, {}
+        elif protocol.is_chat_request(data):
+            kind, fields = CHAT_REQUEST, protocol.request_fields(data)
+        else:
+            kind, fields = RAW, {}
+        return Entry(0, t, SENT, kind, raw=payload, data=data, fields=fields, label=kind)
+
+    @staticmethod
+    def closed(t: float, how: str, detail: str, code: int | None = None, reason: str = "",
+               status: int | None = None) -> Entry:
+        """How the connection ended (the close frame, a drop, a refused upgrade, or the suite's own close)."""
+        return Entry(0, t, CLOSED, how, fields={"how": how, "detail": detail, "code": code, "reason": reason,
+                                                "status": status})
+
+
+__all__ = ["Entry", "Wire", "held_size", "RECEIVED", "SENT", "CLOSED", "RAW"]
