@@ -83,10 +83,12 @@ def serve_forever() -> None:
         await ws.send(json.dumps({"type": "websocket_ready", "content": "Backend ready", "session_id": "bench-1"}))
         async for message in ws:
             cmd = str(message).split()
-            if cmd[0] == "stream":                    # stream N: every frame at once
+            if cmd[0] == "stream":                    # stream N [done]: every frame at once (then text_completed)
                 for blob in batches(int(cmd[1]), 1000):
                     ws.transport.write(blob)
                     await asyncio.sleep(0)
+                if cmd[2:3] == ["done"]:
+                    await ws.send('{"type": "text_completed", "content": ""}')
             elif cmd[0] == "pong":
                 await ws.send('{"type": "pong"}')
             elif cmd[0] == "join":                    # join GROUP SIZE N RATE: a paced stream to SIZE clients at once

@@ -127,11 +127,13 @@ class EventSpec:
     def wire_type(self) -> str:
         return self.match.get("type", "")
 
-    @property
-    def wire_name(self) -> str:
-        """How a reader of the dialect names it: text_chunk, customEvent(toolUse)."""
+    def __post_init__(self):
+        plain = {name: f.parts[0] if len(f.parts) == 1 and not f.json_string and f.value_map is None else None
+                 for name, f in self.fields.items()}
+        object.__setattr__(self, "_readers", tuple((name, plain[name], f) for name, f in self.fields.items()))
+        # How a reader of the dialect names it: text_chunk, customEvent(toolUse) (named once: every frame has one)
         extra = [str(v) for k, v in self.match.items() if k != "type"]
-        return f"{self.wire_type}({', '.join(extra)})" if extra else self.wire_type
+        object.__setattr__(self, "wire_name", f"{self.wire_type}({', '.join(extra)})" if extra else self.wire_type)
 
     def matches(self, frame: dict) -> bool:
         return any(_matches(frame, m) for m in (self.match, *self.also_match))
@@ -139,8 +141,9 @@ class EventSpec:
     def read(self, frame: dict) -> dict:
         """The fields of a frame of this kind, by the suite's names; absent fields are left out."""
         fields = {}
-        for name, field in self.fields.items():
-            value = field.read(frame)
+        for name, key, field in self._readers:
+            # a plain top-level member is read directly: this runs for every frame received
+            value = frame.get(key, _MISSING) if key is not None else field.read(frame)
             if value is not _MISSING:
                 fields[name] = value
         return fields
@@ -178,6 +181,8 @@ class Dialect:
                 candidates = self._by_type.setdefault(form.get("type"), [])
                 if spec not in candidates:
                     candidates.append(spec)
+        # a wire type that only one spec matches, by its type alone, needs no further look
+        self._only = {t: c[0] for t, c in self._by_type.items() if len(c) == 1 and {"type": t} in (c[0].match, *c[0].also_match)}
         self.client_frames: dict[str, dict] = profile.get("client_frames", {})
 
     @classmethod
@@ -201,6 +206,9 @@ class Dialect:
             return MALFORMED, None
         if wire_type in self.removed_types:
             return REMOVED, None
+        spec = self._only.get(wire_type)
+        if spec is not None:
+            return spec.kind, spec
         for spec in self._by_type.get(wire_type, ()):   # the few specs of this wire type, most specific first
             if spec.matches(frame):
                 return spec.kind, spec
