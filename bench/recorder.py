@@ -140,7 +140,7 @@ def helper_session(url: str):
     if not isinstance(session_module.connect, functools.partial):
         session_module.connect = functools.partial(session_module.connect, ping_interval=None)
     settings = load({}, {"ws_url": url, "timeout": "120", "max_frames": "10000000"}, environ={})
-    return Session(settings, Dialect.load("v2"), name="bench")
+    return Session(settings, Dialect.load(settings.dialect), name="bench")
 
 
 def last_stamp(session) -> float:
@@ -301,7 +301,7 @@ def helper_chats(url: str, sessions: int) -> float:
     from support.tokens import mint
     from support.vocabulary import Dialect
     settings = load({}, {"ws_url": url, "jwt_secret": SECRET, "timeout": "120", "connect_timeout": "60"}, environ={})
-    dialect = Dialect.load("v2")
+    dialect = Dialect.load(settings.dialect)
 
     async def chat(i: int):
         session = Session(settings, dialect, name=f"s{i}", token=mint(settings, "valid"))
