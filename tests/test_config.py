@@ -1,8 +1,10 @@
 """support.config: precedence, conversion and the messages for bad values. Never reads os.environ."""
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -142,6 +144,30 @@ def test_the_shipped_behave_ini_restates_no_default():
                 == getattr(Settings(), key)}
     assert not restated, f"behave.ini restates defaults of support/config.py: {restated}"
     assert "support/config.py" in text and "CHAT_SUITE_<KEY>" in text and "-D key=value" in text
+
+
+def readme_settings_table() -> list[tuple[list[str], str]]:
+    """(keys, default cell) of each row of README's table of settings."""
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("| key | default | environment | what it is |")
+    rows = readme[start:readme.index("\n\n", start)].splitlines()[2:]
+    return [(re.findall(r"`(\w+)`", cells[0]), cells[1]) for cells in (row.strip("|").split(" | ") for row in rows)]
+
+
+def test_readme_lists_every_setting_with_the_default_settings_has():
+    # README restates the defaults for readers; they must be Settings' (the one source), read as a setting.
+    listed, compared = set(), []
+    for keys, cell in readme_settings_table():
+        listed.update(keys)
+        values = [""] * len(keys) if cell.strip() == "empty" else re.findall(r"`([^`]*)`", cell)
+        if len(values) == len(keys):   # cells in words ("a development secret") are not compared
+            compared += [(key, value) for key, value in zip(keys, values)]
+    wrong = {key: value for key, value in compared if getattr(load({key: value}, environ={}), key)
+             != getattr(Settings(), key)}
+    assert not wrong, f"README's settings table states defaults that are not Settings': {wrong}"
+    assert len(compared) > 30
+    missing = [f.name for f in fields(Settings) if f.name not in listed and not f.name.startswith("reference_")]
+    assert not missing, f"settings README's table does not list: {missing}"
 
 
 DURATIONS = ("timeout", "error_timeout", "connect_timeout", "quiet_window", "scenario_budget")
