@@ -306,7 +306,7 @@ def helper_chats(url: str, sessions: int) -> float:
     async def chat(i: int):
         session = Session(settings, dialect, name=f"s{i}", token=mint(settings, "valid"))
         await session.open()
-        await session.send_request("Say hello in 3 words")
+        await session.send_request(settings.chat_prompt)
         await session.wait_for(lambda tr: tr.request_finished(1), "the reply")
         await session.close()
         assert "".join(str(e.fields.get("text", "")) for e in session.transcript.of_kind("text_chunk")), "no reply"
@@ -332,7 +332,7 @@ def bare_chats(url: str, sessions: int) -> float:
                 await ws.send(json.dumps({"type": "ping"}))
                 while json.loads(await ws.recv()).get("type") != "pong":
                     pass
-            await ws.send(json.dumps(protocol.build_chat_request(settings, "Say hello in 3 words")))
+            await ws.send(json.dumps(protocol.build_chat_request(settings, settings.chat_prompt)))
             flags = set()
             while len(flags) < 2:
                 kind = json.loads(await ws.recv()).get("type")

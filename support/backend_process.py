@@ -33,7 +33,7 @@ class BackendProcess:
     the child's death signal fires when the thread that started it ends."""
 
     def __init__(self, *, secret: str, dialect: str = Settings.dialect, faults: list[str] | None = None,
-                 chunk_delay: float = 0.02, auth_at: str = "first_frame", db_path: str | None = None,
+                 chunk_delay: float = 0.02, auth_at: str = Settings.reference_auth_at, db_path: str | None = None,
                  extra_args: list[str] | None = None, port: int = 0):
         self._own_dir = None if db_path else tempfile.mkdtemp(prefix="chat-suite-")
         self.db_path = db_path or os.path.join(self._own_dir, "chat.sqlite3")
