@@ -9,7 +9,7 @@ from behave.model import Step
 from support import config, gating, html_report, matchers, report, tokens
 from support.backend_process import end_with_this_process, start_reference
 from support.session import probe
-from support.vocabulary import Dialect
+from support.vocabulary import Dialect, UnknownDialect
 from support.watchdog import Watchdog
 from support.world import World
 
@@ -21,7 +21,8 @@ def before_all(context):
     context.backend = None
     try:
         settings = config.load(context.config.userdata, dict(context.config.userdata_defines or []))
-    except config.ConfigError as exc:
+        dialect = Dialect.load(settings.dialect)   # the settings know no dialects: a name is checked here
+    except (config.ConfigError, UnknownDialect) as exc:
         context.abort(reason=f"configuration error: {exc}")   # the runner prints the reason, once
         return
     context.mode = gating.run_mode(settings, os.environ)
@@ -60,7 +61,7 @@ def before_all(context):
         report.point_latest_at(context.run_folder)
         say(f"transcripts of this run: {context.run_folder}")
     context.settings = settings
-    context.dialect = Dialect.load(settings.dialect)
+    context.dialect = dialect
 
 
 def before_scenario(context, scenario):

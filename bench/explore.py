@@ -38,7 +38,7 @@ def main() -> None:
     settings = config.load({}, {"backend": "reference"}, environ={})
     backend = BackendProcess(secret=settings.jwt_secret, chunk_delay=settings.reference_chunk_delay)
     url = backend.start()
-    dialect = Dialect.load("v2")
+    dialect = Dialect.load(settings.dialect)
     swept = len(strategies.sweep(settings, dialect))
     print(f"bundled backend at {url}, chunk delay {settings.reference_chunk_delay * 1000:g} ms; {args.frames} frames "
           f"per run ({min(swept, args.frames)} from the sweep, the rest from Hypothesis)")

@@ -142,7 +142,7 @@ def helper_session(url: str):
     if not isinstance(session_module.connect, functools.partial):
         session_module.connect = functools.partial(session_module.connect, ping_interval=None)
     settings = load({}, {"ws_url": url, "timeout": "120", "max_frames": "10000000"}, environ={})
-    return Session(settings, Dialect.load("v2"), name="bench")
+    return Session(settings, Dialect.load(settings.dialect), name="bench")
 
 
 def last_stamp(session) -> float:
@@ -303,12 +303,12 @@ def helper_chats(url: str, sessions: int) -> float:
     from support.tokens import mint
     from support.vocabulary import Dialect
     settings = load({}, {"ws_url": url, "jwt_secret": SECRET, "timeout": "120", "connect_timeout": "60"}, environ={})
-    dialect = Dialect.load("v2")
+    dialect = Dialect.load(settings.dialect)
 
     async def chat(i: int):
         session = Session(settings, dialect, name=f"s{i}", token=mint(settings, "valid"))
         await session.open()
-        await session.send_request("Say hello in 3 words")
+        await session.send_request(settings.chat_prompt)
         await session.wait_for(lambda tr: tr.request_finished(1), "the reply")
         await session.close()
         assert "".join(str(e.fields.get("text", "")) for e in session.transcript.of_kind("text_chunk")), "no reply"
@@ -334,7 +334,7 @@ def bare_chats(url: str, sessions: int) -> float:
                 await ws.send(json.dumps({"type": "ping"}))
                 while json.loads(await ws.recv()).get("type") != "pong":
                     pass
-            await ws.send(json.dumps(protocol.build_chat_request(settings, "Say hello in 3 words")))
+            await ws.send(json.dumps(protocol.build_chat_request(settings, settings.chat_prompt)))
             flags = set()
             while len(flags) < 2:
                 kind = json.loads(await ws.recv()).get("type")

@@ -20,6 +20,8 @@ import threading
 import time
 from pathlib import Path
 
+from support.config import Settings
+
 ROOT = Path(__file__).resolve().parent.parent
 PARENT_PID_ENV = "REFERENCE_BACKEND_PARENT_PID"   # as in support/reference_backend/__main__.py
 OWNED_DIR_ENV = "REFERENCE_BACKEND_OWNED_DIR"     # (not imported: that module acts on import)
@@ -30,8 +32,8 @@ class BackendProcess:
     """Start it from a thread that lives as long as the backend should (the main thread): on Linux
     the child's death signal fires when the thread that started it ends."""
 
-    def __init__(self, *, secret: str, dialect: str = "v2", faults: list[str] | None = None,
-                 chunk_delay: float = 0.02, auth_at: str = "first_frame", db_path: str | None = None,
+    def __init__(self, *, secret: str, dialect: str = Settings.dialect, faults: list[str] | None = None,
+                 chunk_delay: float = 0.02, auth_at: str = Settings.reference_auth_at, db_path: str | None = None,
                  extra_args: list[str] | None = None, port: int = 0):
         self._own_dir = None if db_path else tempfile.mkdtemp(prefix="chat-suite-")
         self.db_path = db_path or os.path.join(self._own_dir, "chat.sqlite3")

@@ -1,9 +1,14 @@
 """Every setting of the suite, read once and validated.
 
+``Settings`` holds every default, once; nothing else restates them (behave.ini included).
 Precedence, lowest first: built-in default < behave.ini [behave.userdata] < environment
 variable < ``behave -D key=value``. The command line wins because it is the most deliberate.
 Each key's environment variable is ``CHAT_SUITE_<KEY>``; a few keys also answer to the names
 backend teams already use (BACKEND_WS_URL, JWT_SECRET, MY_AUTH_TOKEN, JWT_ALGORITHM).
+
+The bottom of the suite: it imports nothing of it but ``support.secrets``. A value that names
+something above it is checked where that is loaded: the dialect by ``Dialect.load``, fault names
+where the reference backend starts.
 """
 from __future__ import annotations
 
@@ -20,7 +25,7 @@ from urllib.parse import urlparse
 import jwt
 from jwt.algorithms import requires_cryptography
 
-from support.vocabulary import available_dialects
+from support.secrets import mask, redact
 
 ENV_PREFIX = "CHAT_SUITE_"
 ALIASES = {  # key -> extra environment names, first found wins (after CHAT_SUITE_<KEY>)
@@ -55,7 +60,7 @@ class Settings:
     customer_id: int = 1
     other_customer_id: int = 2
     email: str = "acceptance@example.com"
-    dialect: str = "v2"
+    dialect: str = "v2"                  # checked where it is loaded (Dialect.load)
     strict_events: bool = False          # fail on unknown event types instead of reporting them
     timeout: float = 20.0                # seconds: any single wait
     error_timeout: float = 5.0           # seconds: a wait for an error answer (errors come fast or not at all)
@@ -84,7 +89,7 @@ class Settings:
     # Reference backend only (ignored against a live backend).
     reference_chunk_delay: float = 0.001    # the bundled backend streams fast: a run takes seconds, not minutes
     reference_auth_at: str = "first_frame"
-    reference_faults: str = ""           # comma-separated fault names (python -m support.reference_backend --list-faults)
+    reference_faults: str = ""           # comma-separated fault names, checked where the backend starts (--list-faults)
     reference_jitter: float = 0.0        # random extra delay per frame, seconds
     reference_random_chunks: bool = False
     reference_db: str = ""
@@ -128,13 +133,6 @@ class Settings:
 def is_image_tool(tool_name: str) -> bool:
     """Does the tool make pictures (generate_image, create_image, …)? Its result must then be a real image."""
     return "image" in tool_name.lower()
-
-
-def redact(secret: str) -> str:
-    """Show enough of a secret or token to recognise it, never the whole of it."""
-    if not secret:
-        return "(empty)"
-    return f"{secret[:6]}…({len(secret)} chars)" if len(secret) > 6 else "…" * 3
 
 
 def _convert(key: str, raw: str, default, origin: str):
@@ -209,13 +207,6 @@ def _validate(s: Settings) -> None:
         raise ConfigError(f"max_message_bytes={s.max_message_bytes!r}: a positive number of bytes, or empty for no limit")
     if not s.tool_name.strip():
         raise ConfigError("tool_name is empty: name the tool tools_prompt triggers, or 'any'")
-    from support.reference_backend.faults import FAULTS   # the registry names every fault once
-    unknown = [n for n in (f.strip() for f in s.reference_faults.split(",")) if n and n not in FAULTS]
-    if unknown:
-        close = {n: difflib.get_close_matches(n, FAULTS, 1) for n in unknown}
-        raise ConfigError("reference_faults: unknown fault(s) " + ", ".join(
-            f"{n!r}" + (f" (did you mean {close[n][0]!r}?)" if close[n] else "") for n in unknown)
-            + "; python -m support.reference_backend --list-faults lists them")
     if s.explore_examples <= 0 or s.explore_connections <= 0:
         raise ConfigError(f"explore_examples={s.explore_examples!r}, explore_connections={s.explore_connections!r}: "
                           "positive numbers")
@@ -235,8 +226,6 @@ def _validate(s: Settings) -> None:
         raise ConfigError(f"token_transport={s.token_transport!r}: use 'query' or 'header'")
     _validate_url(s.ws_url)
     _validate_signing(s)
-    if s.dialect not in available_dialects():
-        raise ConfigError(f"dialect={s.dialect!r}: available dialects are {', '.join(available_dialects())}")
     if s.reference_auth_at not in ("first_frame", "handshake"):
         raise ConfigError(f"reference_auth_at={s.reference_auth_at!r}: use 'first_frame' or 'handshake'")
     if s.is_reference and s.reference_db:
@@ -285,8 +274,7 @@ def _validate_load(s: Settings) -> None:
 
 
 def _validate_url(ws_url: str) -> None:
-    from support.secrets import mask   # (secrets imports this module) a password in the URL is never shown
-    shown = mask(ws_url)
+    shown = mask(ws_url)   # a password in the URL is never shown
     try:
         url = urlparse(ws_url)
         host = url.hostname

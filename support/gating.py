@@ -19,7 +19,7 @@ def run_mode(settings: Settings, environ: Mapping[str, str]) -> str:
     return "off"
 
 
-def skip_reason(mode: str, tags: Iterable[str], can_restart: bool, tool_name: str = "generate_image") -> str | None:
+def skip_reason(mode: str, tags: Iterable[str], can_restart: bool, tool_name: str = Settings.tool_name) -> str | None:
     tags = set(tags)
     if mode == "off":
         return HOW_TO_ENABLE

@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from support import rules
+from support.config import Settings
 from support.protocol import CHAT_MODE
 from support.transcript import CLOSED, RECEIVED, SENT, Recorder, Transcript
 from support.transcript_view import flow
-from support.vocabulary import DEFAULT_DIALECT, Dialect, available_dialects
+from support.vocabulary import Dialect, available_dialects
 
 OK, BROKEN, UNREADABLE = "ok", "broken", "unreadable"
 EXIT = {OK: 0, BROKEN: 1, UNREADABLE: 2}
@@ -143,7 +144,7 @@ def judge(path: str, dialect_name: str | None = None, strict: bool = False) -> V
     """Read and re-check one file; never raises for what the file holds."""
     try:
         document = read(path)
-        dialect = Dialect.load(dialect_name or document.get("dialect") or DEFAULT_DIALECT)
+        dialect = Dialect.load(dialect_name or document.get("dialect") or Settings.dialect)
     except Unreadable as exc:
         return Verdict(path, UNREADABLE, reason=str(exc))
     except (OSError, ValueError, KeyError) as exc:   # a dialect this suite does not have
@@ -229,7 +230,7 @@ def as_junit(verdicts: list[Verdict]) -> ET.ElementTree:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m support.recheck", description=__doc__.splitlines()[0])
     p.add_argument("files", nargs="+", help="transcript JSON files (reports/<run>/<feature>/<scenario>.json)")
-    p.add_argument("--dialect", choices=available_dialects(), help="default: the file's own, else v2")
+    p.add_argument("--dialect", choices=available_dialects(), help=f"default: the file's own, else {Settings.dialect}")
     p.add_argument("--strict", action="store_true", help="notices fail too (strict_events=true)")
     p.add_argument("--junit", metavar="DIR", help="also write DIR/recheck.xml: one JUnit test case per file")
     p.add_argument("--json", metavar="FILE", help="also write FILE: one entry per file (path, verdict, violations)")

@@ -19,6 +19,7 @@ from pathlib import Path
 from behave.reporter.summary import AbstractSummaryReporter
 
 from support import rules
+from support.config import Settings
 from support.secrets import mask
 from support.transcript import Transcript
 from support.transcript_view import flow, to_json
@@ -152,7 +153,8 @@ def findings(checked: Checked) -> list[dict]:
              "context": v.context} for tr, found in checked for v in found]
 
 
-def write_json(path: Path, feature: str, scenario: str, status: str, checked: Checked, dialect: str = "v2") -> Path:
+def write_json(path: Path, feature: str, scenario: str, status: str, checked: Checked,
+               dialect: str = Settings.dialect) -> Path:
     """The scenario's transcript file; `python -m support.recheck` re-judges it later."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({

@@ -495,6 +495,17 @@ WHOLE_TRANSCRIPT = [name for name in RULES if name not in OPT_IN]
 OTHER_MODES = ["frames_are_json"]
 
 
+def table() -> str:
+    """Every rule, what it checks and when, as Markdown (docs/protocol.md's appendix; support.generate writes it)."""
+    rows = ["| rule | what it checks | when |", "|---|---|---|"]
+    for name, description in DESCRIPTIONS.items():
+        when = "asked for by a scenario" if name in OPT_IN else "every chat connection"
+        if name in OTHER_MODES:
+            when += " and every other mode"
+        rows.append(f"| `{name}` | {description.replace('|', '/')} | {when} |")
+    return "\n".join(rows)
+
+
 def check(transcript: Transcript, names: Iterable[str] | None = None, final: bool = True,
           strict: bool = False) -> list[Violation]:
     """Apply rules (default: every whole-transcript rule); notices count only when strict."""

@@ -3,19 +3,18 @@ filter that applies it to every record of the websockets loggers and the suite's
 
 websockets logs the upgrade request at DEBUG (``> GET /chat/ws?token=…``, ``> Authorization: Bearer …``)
 and the frames it reads, so a backend that echoes the token would print it too. Each token keeps
-a recognisable start and its length (``support.config.redact``): ``eyJhbG…(159 chars)``.
+a recognisable start and its length (``redact``): ``eyJhbG…(159 chars)``.
 
 A password in the backend's URL (``ws://user:password@host``, which websockets sends as Basic
 authentication) is hidden whole: ``ws://user:***@host``.
 
 Hook for code that prints frames (transcript, reports): ``support.secrets.mask(text) -> text``.
+The bottom of the suite: it imports nothing of it, so anything may mask (settings included).
 """
 from __future__ import annotations
 
 import logging
 import re
-
-from support.config import redact
 
 # A JWT, also a clipped one (a printer may cut it after the payload); JWT headers are JSON: "eyJ…".
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*)?")
@@ -30,6 +29,13 @@ HIDDEN = "***"
 # errors may quote a URL) and the suite's modules. A logger's filters see only the records logged at
 # that very logger, not its children's, so each is named.
 LOGGERS = ("websockets", "websockets.client", "websockets.server", "asyncio", "support", "steps", "environment")
+
+
+def redact(secret: str) -> str:
+    """Show enough of a secret or token to recognise it, never the whole of it."""
+    if not secret:
+        return "(empty)"
+    return f"{secret[:6]}…({len(secret)} chars)" if len(secret) > 6 else "…" * 3
 
 
 def mask(text: str) -> str:

@@ -9,7 +9,8 @@ import warnings
 import jwt
 from jwt.warnings import InsecureKeyLengthWarning
 
-from support.config import Settings, redact
+from support.config import Settings
+from support.secrets import redact
 
 TOKEN_KINDS = ("valid", "missing", "malformed", "expired", "wrong_secret", "alg_none", "missing_id")
 HOUR = 3600

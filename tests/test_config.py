@@ -1,9 +1,18 @@
 """support.config: precedence, conversion and the messages for bad values. Never reads os.environ."""
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
+from dataclasses import fields
+from pathlib import Path
+
 import pytest
 
-from support.config import ConfigError, Settings, load, redact
+from support.config import ConfigError, Settings, load
+from support.secrets import redact
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_defaults_with_nothing_set():
@@ -65,7 +74,6 @@ def test_type_conversion(key, raw, expected):
 @pytest.mark.parametrize("kw, words", [
     ({"defines": {"ws_url": "http://localhost:8000/chat/ws"}}, ["ws_url", "not a ws:// or wss:// URL"]),
     ({"userdata": {"ws_url": "ws://"}}, ["ws_url", "not a ws:// or wss:// URL"]),
-    ({"environ": {"CHAT_SUITE_DIALECT": "klingon"}}, ["dialect='klingon'", "legacy", "v2"]),
     ({"defines": {"no_such_key": "1"}}, ["unknown setting 'no_such_key' given with -D", "known settings:", "ws_url"]),
     ({"userdata": {"timeout": "soon"}}, ["timeout='soon'", "from behave.ini", "not valid"]),
     ({"environ": {"CHAT_SUITE_TIMEOUT": "-1"}}, ["timeout='-1'", "environment CHAT_SUITE_TIMEOUT", "must not be negative"]),
@@ -125,14 +133,41 @@ def test_unknown_key_with_no_near_match_lists_the_known_settings():
     assert "known settings: agent_profile, backend," in message
 
 
-def test_every_key_of_the_shipped_behave_ini_is_known():
+def test_the_shipped_behave_ini_restates_no_default():
+    # Settings is the one source of defaults; behave.ini only says where they live and how to override.
     import configparser
-    from pathlib import Path
+    text = (ROOT / "behave.ini").read_text()
     ini = configparser.ConfigParser()
-    ini.read(Path(__file__).resolve().parent.parent / "behave.ini")
+    ini.read_string(text)
     userdata = dict(ini["behave.userdata"])
-    assert userdata, "behave.ini has no [behave.userdata] section"
-    load(userdata, {}, environ={})
+    restated = {key: raw for key, raw in userdata.items() if getattr(load({key: raw}, environ={}), key)
+                == getattr(Settings(), key)}
+    assert not restated, f"behave.ini restates defaults of support/config.py: {restated}"
+    assert "support/config.py" in text and "CHAT_SUITE_<KEY>" in text and "-D key=value" in text
+
+
+def readme_settings_table() -> list[tuple[list[str], str]]:
+    """(keys, default cell) of each row of README's table of settings."""
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("| key | default | environment | what it is |")
+    rows = readme[start:readme.index("\n\n", start)].splitlines()[2:]
+    return [(re.findall(r"`(\w+)`", cells[0]), cells[1]) for cells in (row.strip("|").split(" | ") for row in rows)]
+
+
+def test_readme_lists_every_setting_with_the_default_settings_has():
+    # README restates the defaults for readers; they must be Settings' (the one source), read as a setting.
+    listed, compared = set(), []
+    for keys, cell in readme_settings_table():
+        listed.update(keys)
+        values = [""] * len(keys) if cell.strip() == "empty" else re.findall(r"`([^`]*)`", cell)
+        if len(values) == len(keys):   # cells in words ("a development secret") are not compared
+            compared += [(key, value) for key, value in zip(keys, values)]
+    wrong = {key: value for key, value in compared if getattr(load({key: value}, environ={}), key)
+             != getattr(Settings(), key)}
+    assert not wrong, f"README's settings table states defaults that are not Settings': {wrong}"
+    assert len(compared) > 30
+    missing = [f.name for f in fields(Settings) if f.name not in listed and not f.name.startswith("reference_")]
+    assert not missing, f"settings README's table does not list: {missing}"
 
 
 DURATIONS = ("timeout", "error_timeout", "connect_timeout", "quiet_window", "scenario_budget")
@@ -204,10 +239,16 @@ def test_redacted_settings_hide_the_secret():
     assert secret not in str(shown) and shown["jwt_secret"] == redact(secret)
 
 
-def test_an_unknown_fault_name_is_a_configuration_error_naming_the_nearest():
-    with pytest.raises(ConfigError, match="unknown fault.*'chunk_index_gpa'.*did you mean 'chunk_index_gap'"):
-        load({}, {"reference_faults": "chunk_index_gpa"}, environ={})
-    assert load({}, {"reference_faults": "chunk_index_gap, no_ready"}, environ={}).reference_faults
+def test_names_of_things_above_the_settings_are_plain_strings_checked_where_they_are_loaded():
+    # The dialect by Dialect.load (tests/test_vocabulary.py), fault names where the backend starts.
+    s = load({}, {"dialect": "klingon", "reference_faults": "chunk_index_gpa, no_ready"}, environ={})
+    assert (s.dialect, s.reference_faults) == ("klingon", "chunk_index_gpa, no_ready")
+
+
+def test_the_settings_import_nothing_above_them():
+    code = "import sys, support.config; print(sorted(m for m in sys.modules if m.startswith('support')))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "['support', 'support.config', 'support.secrets']"
 
 
 REFERENCE = {"backend": "reference"}
@@ -257,4 +298,4 @@ def test_a_tiny_transcript_cap_is_one_byte_not_no_cap(mb, cap):
     from support.vocabulary import Dialect
     settings = load({}, {"max_transcript_mb": mb}, environ={})
     assert settings.transcript_byte_cap == cap
-    assert Session(settings, Dialect.load("v2")).recorder.max_bytes == cap   # 0 would mean no cap at all
+    assert Session(settings, Dialect.load(settings.dialect)).recorder.max_bytes == cap   # 0 would mean no cap at all

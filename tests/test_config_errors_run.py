@@ -24,9 +24,10 @@ REFERENCE = ("-D", "backend=reference", "--tags=@chat")
     (REFERENCE + ("-D", "reference_db=/no/such/dir/x.db"), {}, "reference_db"),
     (("-D", "ws_url=ws://[::1/chat/ws"), LIVE, "ws_url"),
     (REFERENCE + ("-D", "load_customers=1000000000"), {}, "load_customers"),
+    (("-D", "dialect=nonsense"), {}, "dialect='nonsense': available dialects are legacy, v2"),
 ], ids=["rs256-with-hmac-secret", "hs999", "empty-secret", "port-99999", "port-0", "fragment",
         "budget-nan", "budget-inf", "connect-timeout-nan", "timeout-inf", "db-folder-missing", "unclosed-ipv6",
-        "a-billion-customers"])
+        "a-billion-customers", "no-such-dialect"])
 def test_a_bad_setting_is_one_configuration_error_line(args, env, key):
     run = run_behave(*args, env=env, timeout=120)
     lines = [line for line in run.output.splitlines() if line.startswith("configuration error:")]

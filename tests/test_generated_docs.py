@@ -1,20 +1,27 @@
 """Generated files are current, and every "§N" in the code names a section of docs/protocol.md.
 
-legacy.asyncapi.json and the generated tables of docs/protocol.md are written by
-`python -m support.vocabulary.generate`; a change to v2.asyncapi.json, a profile or a rule
-without rerunning it fails here, naming the command.
+`python -m support.generate` writes every generated part: legacy.asyncapi.json, the tables of
+docs/protocol.md, and README's fault table and count. A change to v2.asyncapi.json, a profile, a
+rule, a fault or a row of the fault matrix without rerunning it fails here, naming the command.
 """
 from __future__ import annotations
 
 import re
 import shutil
 import subprocess
+import sys
 
 import pytest
 
+from support import generate
+from support.generate import COMMAND, ROOT
 from support.vocabulary import Dialect
-from support.vocabulary import generate
-from support.vocabulary.generate import COMMAND, PROTOCOL_MD, ROOT
+from support.reference_backend.faults import descriptions
+from support.vocabulary import generate as vocabulary_generate
+from tests import fault_matrix
+
+PROTOCOL_MD = ROOT / "docs" / "protocol.md"
+README = ROOT / "README.md"
 
 SECTIONS = {1: "Connecting", 2: "Authentication failures", 3: "Client frames", 4: "A text reply",
             5: "Text-to-speech", 6: "Tools", 7: "Chat history", 8: "Cancellation", 9: "Errors and closing",
@@ -27,21 +34,39 @@ def headings() -> dict[int, str]:
     return {int(n): title for n, title in re.findall(r"^## (\d+)\. (.+)$", PROTOCOL_MD.read_text(), re.M)}
 
 
-def test_legacy_asyncapi_is_what_the_generator_writes():
-    for path, content in generate.asyncapi_outputs().items():
-        assert path.read_text() == content, f"{path.relative_to(ROOT)} is stale: run `{COMMAND}`"
+def test_every_generated_file_is_what_the_generator_writes():
+    stale = [str(path.relative_to(ROOT)) for path, content in generate.outputs().items() if path.read_text() != content]
+    assert not stale, f"stale: {stale}; run `{COMMAND}`"
 
 
-def test_protocol_generated_parts_are_current():
-    text = PROTOCOL_MD.read_text()
-    now, expected = generate.generated_parts(text), generate.generated_parts(generate.fill(text))
-    assert set(now) == set(generate.SECTIONS), f"docs/protocol.md lacks generated parts {set(generate.SECTIONS) - set(now)}"
-    for name in now:
-        assert now[name] == expected[name], f"docs/protocol.md's generated part {name!r} is stale: run `{COMMAND}`"
-
-
-def test_check_mode_agrees():
+def test_check_mode_agrees(capsys):
     assert generate.main(["--check"]) == 0, f"run `{COMMAND}`"
+    assert capsys.readouterr().out == "up to date\n"
+
+
+def test_check_mode_finds_a_stale_part_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    copy = tmp_path / "README.md"
+    copy.write_text(README.read_text().replace(f"| `{fault_matrix.ROWS[0].fault}` |", "| `renamed` |", 1))
+    monkeypatch.setattr(generate, "ROOT", tmp_path)
+    monkeypatch.setattr(generate, "DOCUMENTS", [copy])
+    before = copy.read_text()
+    assert generate.main(["--check"]) == 1
+    assert capsys.readouterr().out == "stale: README.md\n" and copy.read_text() == before
+    assert generate.main([]) == 0 and copy.read_text() == README.read_text()
+
+
+def test_each_document_has_the_parts_it_is_known_for():
+    expected = {PROTOCOL_MD: {"dialects", "required", "rules"}, README: {"faults", "fault-modes"}}
+    found = {path: set(generate.generated_parts(path.read_text())) for path in generate.DOCUMENTS}
+    assert found == expected
+    assert set(generate.PARTS) == set().union(*expected.values())   # no part written nowhere
+
+
+def test_readme_states_the_count_of_fault_modes_and_lists_every_row():
+    parts = generate.generated_parts(README.read_text())
+    assert parts["fault-modes"] == f"{len(descriptions())} fault modes"
+    assert parts["faults"] == "\n" + fault_matrix.markdown() + "\n"
+    assert len(parts["faults"].strip().splitlines()) == len(fault_matrix.ROWS) + 2
 
 
 def test_protocol_keeps_the_section_numbers_the_code_cites():
@@ -87,8 +112,27 @@ def test_unbalanced_markers_are_refused():
     assert filled.startswith("intro\n<!-- generated: rules -->\n| rule |") and filled.endswith("\nafter\n")
 
 
+def test_a_part_on_one_line_is_a_phrase_in_the_prose():
+    filled = generate.fill("It has <!-- generated: fault-modes -->many<!-- end generated -->, each")
+    assert filled == f"It has <!-- generated: fault-modes -->{len(descriptions())} fault modes<!-- end generated -->, each"
+    with pytest.raises(ValueError, match="lines of their own"):
+        generate.fill("| <!-- generated: rules --><!-- end generated --> |")
+
+
+def test_a_marker_shown_as_code_is_prose():
+    text = "Tables between `<!-- generated: NAME -->` and `<!-- end generated -->` are written.\n"
+    assert generate.fill(text) == text
+
+
+def test_the_vocabulary_generator_needs_only_the_vocabulary():
+    code = ("import sys, support.vocabulary.generate; "
+            "print(sorted(m for m in sys.modules if m.startswith(('support', 'jwt', 'tests'))))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "['support', 'support.vocabulary', 'support.vocabulary.generate']"
+
+
 def test_derived_document_keeps_every_kind_and_the_legacy_wire_form():
-    doc = generate.derived_asyncapi("legacy")
+    doc = vocabulary_generate.derived_asyncapi("legacy")
     legacy = Dialect.load("legacy")
     messages = {m["x-kind"]: m for m in doc["components"]["messages"].values()}
     assert {k for k, m in messages.items() if m["x-direction"] == "server"} == set(legacy.events)

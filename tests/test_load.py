@@ -177,7 +177,7 @@ def test_the_html_report_shows_the_actual_count_percentiles_and_broken_share(tmp
 def _run(url: str, count: int, **kw) -> tuple[load.LoadRun, list[str]]:
     settings = load_settings({}, {"ws_url": url, "jwt_secret": SECRET, "timeout": "30"}, environ={})
     lines: list[str] = []
-    run = asyncio.run(load.run_customers(settings, Dialect.load("v2"), count, progress=lines.append, **kw))
+    run = asyncio.run(load.run_customers(settings, Dialect.load(settings.dialect), count, progress=lines.append, **kw))
     return run, lines
 
 

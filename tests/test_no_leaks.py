@@ -41,7 +41,7 @@ def leftovers(tmp: Path) -> list[str]:
 def opens_with(url: str, secret: str) -> bool:
     """A session with a token signed by secret gets in (ping answered, session id learnt)."""
     settings = load({}, {"ws_url": url, "jwt_secret": secret, "timeout": "5"}, environ={})
-    session = Session(settings, Dialect.load("v2"), token=mint(settings, "valid"))
+    session = Session(settings, Dialect.load(settings.dialect), token=mint(settings, "valid"))
     try:
         asyncio.run(session.open())
         return True

@@ -30,7 +30,7 @@ def locust_backend_line() -> str:
 def gets_in(url: str, environ: dict) -> bool:
     """A session configured as Locust's users are (behave.ini's settings, then the environment) opens."""
     settings = load({}, {"ws_url": url, "timeout": "5"}, environ=environ)
-    session = Session(settings, Dialect.load("v2"), token=mint(settings))
+    session = Session(settings, Dialect.load(settings.dialect), token=mint(settings))
     try:
         asyncio.run(session.open(strict=False))
         return session.session_id is not None and not session.is_closed

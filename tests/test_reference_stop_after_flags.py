@@ -19,7 +19,7 @@ def test_a_stop_after_both_flags_gets_no_answer_and_no_second_flag():
     settings = config.load({}, {"backend": "reference", "timeout": "10"}, environ={})
     with BackendProcess(secret=settings.jwt_secret, chunk_delay=0.001, extra_args=["--jitter", "0.03"]) as backend:
         settings = dataclasses.replace(settings, ws_url=backend.url)
-        session = Session(settings, Dialect.load("v2"), "stop after the flags", token=mint(settings, "valid"))
+        session = Session(settings, Dialect.load(settings.dialect), "stop after the flags", token=mint(settings, "valid"))
 
         async def conversation():
             await session.open()

@@ -31,7 +31,7 @@ def session_for(url, token_kind="valid", **extra) -> tuple[Session, str]:
     """A session to url carrying a token of the given kind (returned too, to look for it in output)."""
     settings = settings_for(url, **extra)
     token = mint(settings, token_kind)
-    return Session(settings, Dialect.load("v2"), token=token), token
+    return Session(settings, Dialect.load(settings.dialect), token=token), token
 
 
 def run(coro):

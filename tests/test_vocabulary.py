@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from support.vocabulary import MALFORMED, REMOVED, UNKNOWN, Dialect, available_dialects
+from support.config import Settings
+from support.vocabulary import MALFORMED, REMOVED, UNKNOWN, Dialect, UnknownDialect, available_dialects
 
 DIALECTS = {name: Dialect.load(name) for name in ("v2", "legacy")}
 SID = "ws-1"
@@ -43,6 +44,19 @@ SAMPLES = {
 
 def test_both_dialects_are_available():
     assert {"v2", "legacy"} <= set(available_dialects())
+
+
+def test_the_default_dialect_is_available():
+    assert Settings.dialect in available_dialects()
+
+
+@pytest.mark.parametrize("name", ["klingon", "v2.asyncapi", "../dialects/v2", ""])
+def test_a_name_with_no_profile_is_refused_naming_the_available_dialects(name):
+    # The settings do not check the name (they know no dialects); loading it does, in the words of a setting.
+    with pytest.raises(UnknownDialect) as info:
+        Dialect.load(name)
+    assert str(info.value) == f"dialect={name!r}: available dialects are {', '.join(available_dialects())}"
+    assert isinstance(info.value, ValueError)
 
 
 def test_samples_cover_every_kind_of_every_dialect():
@@ -150,7 +164,3 @@ def test_client_frames(kind):
 def test_client_kind_of_a_chat_request_is_none():
     assert DIALECTS["v2"].client_kind({"request_type": "text"}) is None
 
-
-def test_unknown_dialect():
-    with pytest.raises(ValueError, match="unknown dialect 'klingon'"):
-        Dialect.load("klingon")

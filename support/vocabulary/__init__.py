@@ -21,7 +21,6 @@ from typing import Any
 from jsonpointer import JsonPointer
 
 DIALECTS_DIR = Path(__file__).parent / "dialects"
-DEFAULT_DIALECT = "v2"
 
 # Kinds the suite knows besides the dialect's server events.
 UNKNOWN = "unknown"          # valid JSON object whose type no profile entry matches
@@ -30,6 +29,10 @@ MALFORMED = "malformed"      # not JSON, or JSON that is not an object with a ty
 
 _MISSING = object()
 JSON_NULL = object()   # encode a field as an explicit null (None means "leave the field out")
+
+
+class UnknownDialect(ValueError):
+    """A dialect name with no profile; the message names the available ones."""
 
 
 def available_dialects() -> list[str]:
@@ -186,11 +189,11 @@ class Dialect:
         self.client_frames: dict[str, dict] = profile.get("client_frames", {})
 
     @classmethod
-    def load(cls, name: str = DEFAULT_DIALECT) -> "Dialect":
-        path = DIALECTS_DIR / f"{name}.json"
-        if not path.is_file():
-            raise ValueError(f"unknown dialect {name!r}; available: {', '.join(available_dialects())}")
-        return cls(json.loads(path.read_text()))
+    def load(cls, name: str) -> "Dialect":
+        """The profile called `name` (the suite's default is Settings.dialect); UnknownDialect if there is none."""
+        if name not in available_dialects():   # not just any file: "v2.asyncapi" or "../x" is no profile
+            raise UnknownDialect(f"dialect={name!r}: available dialects are {', '.join(available_dialects())}")
+        return cls(json.loads((DIALECTS_DIR / f"{name}.json").read_text()))
 
     @property
     def asyncapi_path(self) -> Path | None:

@@ -1,11 +1,10 @@
-"""Writes what is derived from data, so it cannot drift from it:
+"""What the vocabulary derives from its data, so it cannot drift from it:
 
 - ``dialects/legacy.asyncapi.json`` from ``v2.asyncapi.json`` and the two profiles;
-- the generated parts of ``docs/protocol.md`` (between ``<!-- generated: NAME -->`` and
-  ``<!-- end generated -->``) from the profiles and ``support.rules``.
+- the tables of ``docs/protocol.md`` that list the profiles (``TABLES``).
 
-    python -m support.vocabulary.generate           # rewrite both
-    python -m support.vocabulary.generate --check   # exit 1 if either is stale (what CI and tests use)
+It needs nothing but the vocabulary. ``python -m support.generate`` writes these, with every other
+generated table of the repository (``--check``: exit 1 if any is stale).
 
 How a v2 message becomes a legacy one: the profiles' ``match`` give the discriminators (their
 ``const``s are replaced), and the profiles' ``fields`` give each field's wire position in both
@@ -15,18 +14,11 @@ Everything else (summaries, shared schemas, client messages, ``x-kind``) is copi
 """
 from __future__ import annotations
 
-import argparse
 import copy
 import json
-import re
-import sys
 from pathlib import Path
 
-from support.vocabulary import DIALECTS_DIR, Dialect, EventSpec
-
-ROOT = DIALECTS_DIR.parents[2]
-PROTOCOL_MD = ROOT / "docs" / "protocol.md"
-COMMAND = "python -m support.vocabulary.generate"
+from support.vocabulary import Dialect, EventSpec
 
 # Derived documents: target dialect -> the dialect whose hand-written document it is made from.
 DERIVED = {"legacy": "v2"}
@@ -209,7 +201,7 @@ def _wire(spec: EventSpec | None, match: dict | None = None) -> str:
 
 
 def _dialects() -> list[Dialect]:
-    names = ["v2", *sorted(n for n in DERIVED)]
+    names = [*dict.fromkeys(DERIVED.values()), *sorted(DERIVED)]   # the hand-written ones first
     return [Dialect.load(n) for n in names]
 
 
@@ -262,73 +254,5 @@ def section_required() -> str:
                       "frame needs); a schema problem at or inside one of these fails the scenario:", "", *rows])
 
 
-def section_rules() -> str:
-    """The appendix: every rule with its description, from support.rules."""
-    from support import rules   # imported late: the AsyncAPI part needs nothing of the suite
-
-    rows = ["| rule | what it checks | when |", "|---|---|---|"]
-    for name, description in rules.DESCRIPTIONS.items():
-        when = "asked for by a scenario" if name in rules.OPT_IN else "every chat connection"
-        if name in rules.OTHER_MODES:
-            when += " and every other mode"
-        rows.append(f"| `{name}` | {description.replace('|', '/')} | {when} |")
-    return "\n".join(rows)
-
-
-SECTIONS = {"dialects": section_dialects, "required": section_required, "rules": section_rules}
-# A part is its own lines; the body may not contain another marker, so a lost end marker
-# cannot make one part swallow the prose up to the next part's end.
-START = re.compile(r"^<!-- generated: (?P<name>[\w-]+) -->$", re.M)
-PART = re.compile(r"^(?P<start><!-- generated: (?P<name>[\w-]+) -->\n)"
-                  r"(?P<body>(?:(?!<!-- (?:generated:|end generated)).)*?)"
-                  r"^<!-- end generated -->$", re.M | re.S)
-
-
-def generated_parts(text: str) -> dict[str, str]:
-    """name -> body of every generated part; a marker without its pair is an error."""
-    parts = {m.group("name"): m.group("body") for m in PART.finditer(text)}
-    starts = [m.group("name") for m in START.finditer(text)]
-    if sorted(starts) != sorted(parts) or text.count("\n<!-- end generated -->") != len(starts):
-        raise ValueError(f"unbalanced generated markers (starts: {starts}, complete parts: {sorted(parts)})")
-    unknown = set(parts) - set(SECTIONS)
-    if unknown:
-        raise ValueError(f"unknown generated part(s) {sorted(unknown)}; known: {', '.join(SECTIONS)}")
-    return parts
-
-
-def fill(text: str) -> str:
-    """`text` with every generated part replaced by what the data says now."""
-    generated_parts(text)
-    return PART.sub(lambda m: m.group("start") + SECTIONS[m.group("name")]() + "\n<!-- end generated -->", text)
-
-
-# -- command line ------------------------------------------------------------------------------
-
-def outputs() -> dict[Path, str]:
-    """Every generated file with the content it must have now."""
-    return {**asyncapi_outputs(), PROTOCOL_MD: fill(PROTOCOL_MD.read_text())}
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog=COMMAND, description=__doc__.split("\n\n")[0])
-    parser.add_argument("--check", action="store_true", help="only report stale files (exit 1), write nothing")
-    args = parser.parse_args(argv)
-    stale = []
-    for path, content in outputs().items():
-        if path.read_text() != content:
-            stale.append(path.relative_to(ROOT))
-            if not args.check:
-                path.write_text(content)
-    verb = "stale" if args.check else "rewrote"
-    for path in stale:
-        print(f"{verb}: {path}")
-    if args.check and stale:
-        print(f"run: {COMMAND}", file=sys.stderr)
-        return 1
-    if not stale:
-        print("up to date")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+# What the vocabulary writes into docs/protocol.md: marker name -> the table (support.generate fills it in).
+TABLES = {"dialects": section_dialects, "required": section_required}
