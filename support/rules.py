@@ -154,7 +154,7 @@ def frames_are_json(c: Check) -> list[Violation]:
 @rule("every frame has the fields a client relies on (§11); other schema deviations are notices")
 def frames_match_schema(c: Check) -> list[Violation]:
     out, informational = [], []
-    for e in c.transcript.received():
+    for e in c.transcript.off_schema():
         required = [p for p in e.schema_problems if getattr(p, "required", True)]
         if required:
             out.append(c.violation("frames_match_schema", e, f"{e.label} breaks its schema: {'; '.join(required)}; "

@@ -8,7 +8,6 @@ threads take snapshots.
 """
 from __future__ import annotations
 
-import threading
 import time
 from bisect import bisect_right
 from operator import attrgetter
@@ -31,7 +30,6 @@ class Transcript:
         self.mode = mode              # "chat", or another mode whose frames are judged for admission only (§2)
         self.t0 = time.monotonic()
         self._items: list[Entry] = []
-        self._lock = threading.Lock()
         self._requests = RequestTracker()
         self._closed: Entry | None = None
         self._received: list[Entry] = []
@@ -40,33 +38,38 @@ class Transcript:
         self._by_request: dict[int, list[Entry]] = {}              # received only
         self._by_kind_request: dict[tuple[str, int], list[Entry]] = {}
         self._sent_by_kind: dict[str, list[Entry]] = {}
+        self._off_schema: list[Entry] = []                         # received frames the fast check refused
 
     def now(self) -> float:
         return time.monotonic() - self.t0
 
     # -- writing (one writer) --------------------------------------------------
     def add(self, entry: Entry) -> Entry:
-        """Store an entry the wire layer made: number it, attribute it to its request, index it."""
-        with self._lock:
-            entry.seq = len(self._items) + 1
-            direction = entry.direction
-            if direction == CLOSED:
-                if self._closed is not None:
-                    return self._closed   # the first end is the one that happened
-                self._closed = entry
-            request = entry.request = self._requests.attribute(direction == SENT, direction == RECEIVED,
-                                                               entry.kind, entry.fields)
-            if direction == RECEIVED:
-                self._received.append(entry)
-                self._by_kind.setdefault(entry.kind, []).append(entry)
-                if request is not None:
-                    self._by_request.setdefault(request, []).append(entry)
-                    self._by_kind_request.setdefault((entry.kind, request), []).append(entry)
-            elif direction == SENT:
-                self._sent.append(entry)
-                self._sent_by_kind.setdefault(entry.kind, []).append(entry)
-            self._items.append(entry)
-            return entry
+        """Store an entry the wire layer made: number it, attribute it to its request, index it.
+
+        One writer at a time (the session's loop thread, or a re-check); readers on other threads see
+        whole entries, because each index gets an entry only once it is complete."""
+        entry.seq = len(self._items) + 1
+        direction, kind = entry.direction, entry.kind
+        if direction == CLOSED:
+            if self._closed is not None:
+                return self._closed   # the first end is the one that happened
+            self._closed = entry
+        request = entry.request = self._requests.attribute(direction == SENT, direction == RECEIVED, kind,
+                                                           entry.fields)
+        if direction == RECEIVED:
+            self._received.append(entry)
+            if entry.off_schema:
+                self._off_schema.append(entry)
+            self._by_kind.setdefault(kind, []).append(entry)
+            if request is not None:
+                self._by_request.setdefault(request, []).append(entry)
+                self._by_kind_request.setdefault((kind, request), []).append(entry)
+        elif direction == SENT:
+            self._sent.append(entry)
+            self._sent_by_kind.setdefault(kind, []).append(entry)
+        self._items.append(entry)
+        return entry
 
     def expect(self, entry: Entry) -> Entry:
         """A step asked for this event (an error it provoked): the whole-conversation check accepts it."""
@@ -91,6 +94,10 @@ class Transcript:
 
     def received(self) -> list[Entry]:
         return self._received[:]
+
+    def off_schema(self) -> list[Entry]:
+        """Received frames off their schema, in order (most frames fit: rules look at these alone)."""
+        return self._off_schema[:]
 
     def _lists(self, kinds: tuple[str, ...], request: int | None) -> list[list[Entry]]:
         if request is None:

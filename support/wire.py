@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
+
 from support import protocol
 from support.protocol import CHAT_REQUEST
 from support.schemas import MessageSchemas, SchemaProblem
@@ -31,6 +33,27 @@ _FITS: tuple = ()       # the schema problems of a frame that fits (shared: most
 # parts cost once parsed (a 30 MiB frame of tiny objects is gigabytes of dicts, not 30 MiB).
 _PART_BYTES = 64        # about what one parsed object, array or member costs (CPython, 64-bit)
 _SMALL = 4096           # below this many characters a frame's parts are too few to count
+
+
+def _with_float(values) -> bool:
+    """Is there a float anywhere in these values? (orjson reads an integer of 2^64 or more as a float.)"""
+    stack = []
+    for value in values:   # most frames hold only strings and integers: no walk
+        kind = type(value)
+        if kind is float:
+            return True
+        if kind is dict or kind is list:
+            stack.append(value)
+    while stack:
+        value = stack.pop()
+        kind = type(value)
+        if kind is float:
+            return True
+        if kind is dict:
+            stack += value.values()
+        elif kind is list:
+            stack += value
+    return False
 
 
 def held_size(message: str | bytes) -> int:
@@ -86,6 +109,12 @@ class Entry:
     def schema_problems(self, value: list) -> None:
         self._problems = value
 
+    @property
+    def off_schema(self) -> bool:
+        """Did the fast check find this frame off its schema? (Without wording why.)"""
+        problems = self._problems
+        return problems is not _FITS and (callable(problems) or bool(problems))
+
     def _key(self) -> tuple:
         return (self.seq, self.t, self.direction, self.kind, self.raw, self.data, self.parse_error, self.fields,
                 self.label, self.request, list(self.schema_problems), self.expected)
@@ -113,8 +142,16 @@ class Wire:
         if isinstance(message, bytes):
             return Entry(0, t, RECEIVED, MALFORMED, raw=message, parse_error="binary frame from the server",
                          label="(binary)")
+        # orjson parses five times faster than json. Where the two could differ it refuses (NaN, a lone
+        # surrogate, depth past 1024) or gives a float (an integer of 2^64 or more): json decides those.
         try:
-            data = json.loads(message)
+            data = orjson.loads(message)
+            exact = False
+        except orjson.JSONDecodeError:
+            data, exact = _UNSET, True
+        try:
+            if data is _UNSET:
+                data = json.loads(message)
         except (ValueError, RecursionError) as exc:
             return Entry(0, t, RECEIVED, MALFORMED, raw=message, parse_error=f"not JSON: {exc}", label="(not JSON)")
         kind, spec = self.dialect.classify(data)
@@ -123,6 +160,9 @@ class Wire:
             return Entry(0, t, RECEIVED, kind, raw=message, data=_UNSET, label=label,
                          parse_error="JSON without a type field" if kind == MALFORMED else None)
         fields = spec.read(data)
+        if not exact and _with_float(fields.values()):
+            data = json.loads(message)
+            fields = spec.read(data)
         problems = None if self.schemas is None or self.schemas.fits(kind, data) else self._word_problems
         return Entry(0, t, RECEIVED, kind, raw=message, data=_UNSET, fields=fields, label=spec.wire_name,
                      schema_problems=problems)

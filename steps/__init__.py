@@ -1,0 +1,1 @@
+"""Step definitions: one module per capability; each step reads like its sentence and calls support/."""
