@@ -124,7 +124,7 @@ def _remove_temp_folders() -> None:
 atexit.register(_remove_temp_folders)
 _follow_parent()   # before the slower imports below: a SIGTERM while importing still cleans up
 
-from support.reference_backend.faults import descriptions, validate  # noqa: E402
+from support.reference_backend.faults import descriptions, names_in, unknown_faults  # noqa: E402
 from support.reference_backend.server import Options, run_server  # noqa: E402
 from support.reference_backend.storage import ChatStore  # noqa: E402
 from support.vocabulary import available_dialects  # noqa: E402
@@ -148,6 +148,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--db", default="", help="SQLite file for chat history (default: a new temporary file)")
     p.add_argument("--fault", action="append", default=[], metavar="NAME",
                    help="switch on a named fault (repeatable); --list-faults shows them")
+    p.add_argument("--faults-from-url", action="store_true",
+                   help="each connection also gets the faults its upgrade URL names: /chat/ws?fault=NAME,NAME")
     p.add_argument("--list-faults", action="store_true")
     args = p.parse_args(argv)
     if not args.secret:   # HS256 with an empty key: anyone could sign a token that gets in
@@ -161,12 +163,17 @@ def main(argv: list[str] | None = None) -> int:
         for name, what in descriptions().items():
             print(f"{name:32} {what}")
         return 0
+    faults = names_in(",".join(args.fault))
+    if problem := unknown_faults(faults):
+        print(problem, file=sys.stderr)   # one line: the suite shows it as the reason the backend did not start
+        return 2
     if not args.db:
         _own_temp.append(tempfile.mkdtemp(prefix="reference-backend-"))
     db_path = args.db or os.path.join(_own_temp[0], "chat.sqlite3")
     options = Options(secret=args.secret, auth_at=args.auth_at, chunk_delay=args.chunk_delay, jitter=args.jitter,
                       random_chunks=args.random_chunks, seed=args.seed, first_frame_timeout=args.first_frame_timeout,
-                      dialect=args.dialect, db_path=db_path, faults=validate(args.fault))
+                      dialect=args.dialect, db_path=db_path, faults=faults,
+                      faults_from_url=args.faults_from_url)
     try:
         store = ChatStore(db_path)
     except sqlite3.Error as exc:
@@ -175,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def started(url: str) -> None:
         faults = f" with faults: {', '.join(sorted(options.faults))}" if options.faults else ""
+        faults += " (and each connection's ?fault=)" if options.faults_from_url else ""
         print(f"reference backend serving {url} (dialect {options.dialect}, db {db_path}){faults}", flush=True)
 
     async def serve_until_signalled() -> None:

@@ -6,12 +6,20 @@ once, with what the broken backend does, as a transformation of
     correct backend refuses, or refuse what it accepts),
   - each incoming client frame (``incoming``: drop it, change it, or answer it itself), or
   - each outgoing event (``outgoing``: drop, change, reorder, add, or stall/abort/close).
-``--fault NAME`` (repeatable) switches one on; the fault matrix in tests/ proves the suite catches
-every one. A fault object lives per connection, so it may keep state (counts, held events).
+``--fault NAME`` (repeatable) switches one on for every connection; with ``--faults-from-url`` each
+connection also gets those its upgrade URL names (``/chat/ws?fault=NAME,NAME``), so one backend serves
+many faults at once. The fault matrix in tests/ proves the suite catches every one. A fault object
+lives per connection, so it may keep state (counts, held events).
+
+Per connection, every fault works alike, handshake faults included, with two notes:
+  - ``chats_lost_on_restart`` shows only across a restart of the process (``process_wide``);
+  - ``answers_lost_under_load`` counts the open connections that carry it, process-wide: a scenario
+    whose connections all name it sees it; two such scenarios at once only crowd it more.
 """
 from __future__ import annotations
 
 import base64
+import difflib
 import json
 import time
 import uuid
@@ -56,6 +64,7 @@ class Fault:
 
     name = ""
     description = ""
+    process_wide = ""   # why it cannot be chosen per connection (by ?fault=) on a shared backend; "" when it can
 
     def credentials(self, token: str | None, header: bool) -> str | None:
         """The token as read: from the Authorization header (header=True) or from ?token=."""
@@ -87,11 +96,32 @@ def descriptions() -> dict[str, str]:
     return {name: cls.description for name, cls in FAULTS.items()}
 
 
-def validate(names: list[str]) -> list[str]:
+def process_wide() -> dict[str, str]:
+    """The faults a shared backend cannot switch per connection, and why: start a backend of their own."""
+    return {name: cls.process_wide for name, cls in FAULTS.items() if cls.process_wide}
+
+
+LIST_FAULTS = "python -m support.reference_backend --list-faults"
+
+
+def names_in(text: str) -> list[str]:
+    """Fault names from a comma-separated list (a setting, a URL's ?fault=), blanks dropped, each once."""
+    return list(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+
+
+def unknown_faults(names: list[str]) -> str | None:
+    """One line naming the unknown faults among names (and how to list the known ones), or None."""
     unknown = [n for n in names if n not in FAULTS]
-    if unknown:
-        raise SystemExit(f"unknown fault(s): {', '.join(unknown)}; known: {', '.join(sorted(FAULTS))}")
-    return list(dict.fromkeys(names))
+    if not unknown:
+        return None
+    close = {n: difflib.get_close_matches(n, FAULTS, 1) for n in unknown}
+    named = ", ".join(f"{n!r}" + (f" (did you mean {close[n][0]!r}?)" if close[n] else "") for n in unknown)
+    return f"unknown fault(s) {named}; {LIST_FAULTS} lists them"
+
+
+def build(names: list[str]) -> list[Fault]:
+    """Fresh fault objects for one connection (a fault may keep state: counts, held events)."""
+    return [FAULTS[name]() for name in names]
 
 
 class OnKind(Fault):
@@ -274,7 +304,7 @@ class DropMidReply(OnKind):
 
 @fault("answers_lost_under_load", "with more than 3 customers connected at once, answers come without their text")
 class AnswersLostUnderLoad(Fault):
-    connected: weakref.WeakSet = weakref.WeakSet()   # the process's connections that have sent something
+    connected: weakref.WeakSet = weakref.WeakSet()   # the process's connections with this fault that sent something
     crowd = 3
 
     def outgoing(self, conn, out):
@@ -458,6 +488,8 @@ class ChatsBoundToConnection(ForgetsChats):
 @fault("chats_lost_on_restart", "forgets every chat when it restarts (keeps chats in memory)")
 class ChatsLostOnRestart(ForgetsChats):
     remembered = set()   # the process's memory: it goes with the process
+    process_wide = ("shows only when the backend process restarts (@requires_restart): restarting a shared "
+                    "backend ends every other connection on it")
 
 
 # -- cancellation (§8) -------------------------------------------------------------------------------------

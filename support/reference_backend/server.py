@@ -25,6 +25,7 @@ import random
 import sys
 import traceback
 import uuid
+import weakref
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from http import HTTPStatus
@@ -35,7 +36,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from support.reference_backend import media, scripted_model
-from support.reference_backend.faults import FAULTS, Abort, Close, Out, Raw, Stall
+from support.reference_backend.faults import Abort, Close, Fault, Out, Raw, Stall, build, names_in, unknown_faults
 from support.reference_backend.storage import ChatStore
 from support.vocabulary import JSON_NULL, Dialect
 
@@ -68,6 +69,7 @@ class Options:
     db_path: str = ""
     max_size: int = 4 * 2**20             # frames larger than this are refused with 1009
     faults: list[str] = field(default_factory=list)   # names in faults.FAULTS, applied in this order
+    faults_from_url: bool = False         # also each connection's own faults, named by the upgrade URL's ?fault=
     seed: int | None = None
 
 
@@ -89,13 +91,12 @@ class Unauthorized(Exception):
     pass
 
 
-def authenticate(options: Options, headers, path: str) -> int:
+def authenticate(options: Options, headers, path: str, faults: list[Fault] = ()) -> int:
     """The customer id of a valid token (header first, then query), or Unauthorized."""
     auth = headers.get("Authorization", "")
     header = auth[7:].strip() if auth.lower().startswith("bearer ") else None
     token = header or (parse_qs(urlparse(path).query).get("token") or [None])[0]
-    for name in options.faults:   # a broken backend may accept what this one refuses, or refuse what it accepts
-        fault = FAULTS[name]()
+    for fault in faults:   # a broken backend may accept what this one refuses, or refuse what it accepts
         token = fault.handshake(options, fault.credentials(token, header=bool(header)), mode_of(path))
     if not token:
         raise Unauthorized("no token")
@@ -115,11 +116,18 @@ def mode_of(path: str) -> str:
     return (parse_qs(urlparse(path).query).get("mode") or ["chat"])[0]
 
 
+def fault_names(options: Options, path: str) -> list[str]:
+    """The faults of one connection: those the backend started with, then those its URL names (if allowed)."""
+    named = parse_qs(urlparse(path).query).get("fault", []) if options.faults_from_url else []
+    return list(dict.fromkeys(options.faults + names_in(",".join(named))))
+
+
 class Connection:
-    def __init__(self, ws: ServerConnection, options: Options, store: ChatStore, dialect: Dialect, rng: random.Random):
+    def __init__(self, ws: ServerConnection, options: Options, store: ChatStore, dialect: Dialect, rng: random.Random,
+                 faults: list[Fault]):
         self.ws = ws
         self.o = options
-        self.faults = [FAULTS[name]() for name in options.faults]   # filters over this connection's traffic
+        self.faults = faults   # filters over this connection's traffic (its handshake's too)
         self.store = store
         self.d = dialect
         self.rng = rng
@@ -188,7 +196,7 @@ class Connection:
             return
         mode = mode_of(self.ws.request.path)
         try:
-            self.customer = authenticate(self.o, self.ws.request.headers, self.ws.request.path)
+            self.customer = authenticate(self.o, self.ws.request.headers, self.ws.request.path, self.faults)
         except Unauthorized:
             await self.ws.close(4401, "Unauthorized")
             return
@@ -573,10 +581,16 @@ async def run_server(host: str, port: int, options: Options, store: ChatStore, s
     """Serve until cancelled; `started(url)` is called once the socket listens."""
     dialect = Dialect.load(options.dialect)
     rng = random.Random(options.seed)
+    faults_of: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # each connection's own fault objects
 
     def refuse_at_handshake(connection, request):
         if urlparse(request.path).path != "/chat/ws":
             return connection.respond(HTTPStatus.NOT_FOUND, "Not found: the chat socket is /chat/ws\n")
+        names = fault_names(options, request.path)
+        problem = unknown_faults(names)
+        if problem:
+            return connection.respond(HTTPStatus.BAD_REQUEST, problem + "\n")
+        faults_of[connection] = build(names)
         if mode_of(request.path) not in MODES:
             return connection.respond(HTTPStatus.BAD_REQUEST, "Unknown mode\n")
         query = parse_qs(urlparse(request.path).query)
@@ -585,14 +599,14 @@ async def run_server(host: str, port: int, options: Options, store: ChatStore, s
             return connection.respond(HTTPStatus.FORBIDDEN, "proactive mode needs user_id and session_id\n")
         if options.auth_at == "handshake":
             try:
-                authenticate(options, request.headers, request.path)
+                authenticate(options, request.headers, request.path, faults_of[connection])
             except Unauthorized:
                 return connection.respond(HTTPStatus.UNAUTHORIZED, "Unauthorized\n")
         return None
 
     async def handler(ws: ServerConnection) -> None:
         try:
-            await Connection(ws, options, store, dialect, rng).run()
+            await Connection(ws, options, store, dialect, rng, faults_of.pop(ws)).run()
         except ConnectionClosed:
             pass
 
