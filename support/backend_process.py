@@ -154,10 +154,13 @@ def start_reference(settings, faults_from_url: bool = False) -> BackendProcess:
     faults_from_url each connection also gets the faults its URL names (?fault=NAME,NAME).
     An unknown fault name raises BackendStartError before anything starts."""
     extra = ["--jitter", str(settings.reference_jitter)] + (["--random-chunks"] if settings.reference_random_chunks else [])
-    backend = BackendProcess(secret=settings.jwt_secret, dialect=settings.dialect,
-                             faults=names_in(settings.reference_faults), chunk_delay=settings.reference_chunk_delay,
-                             auth_at=settings.reference_auth_at, db_path=settings.reference_db or None,
-                             extra_args=extra, faults_from_url=faults_from_url)
+    try:
+        backend = BackendProcess(secret=settings.jwt_secret, dialect=settings.dialect,
+                                 faults=names_in(settings.reference_faults), chunk_delay=settings.reference_chunk_delay,
+                                 auth_at=settings.reference_auth_at, db_path=settings.reference_db or None,
+                                 extra_args=extra, faults_from_url=faults_from_url)
+    except BackendStartError as exc:
+        raise BackendStartError(f"reference_faults: {exc}") from None   # the setting to fix
     try:
         backend.start()
     except BaseException:
