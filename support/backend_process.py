@@ -20,6 +20,7 @@ import threading
 import time
 from pathlib import Path
 
+from support.config import Settings
 from support.reference_backend.faults import names_in, unknown_faults   # the registry only: it acts on nothing
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,7 +37,7 @@ class BackendProcess:
     """Start it from a thread that lives as long as the backend should (the main thread): on Linux
     the child's death signal fires when the thread that started it ends."""
 
-    def __init__(self, *, secret: str, dialect: str = "v2", faults: list[str] | None = None,
+    def __init__(self, *, secret: str, dialect: str = Settings.dialect, faults: list[str] | None = None,
                  chunk_delay: float = 0.02, auth_at: str = "first_frame", db_path: str | None = None,
                  extra_args: list[str] | None = None, port: int = 0, faults_from_url: bool = False):
         problem = unknown_faults(faults or [])

@@ -124,6 +124,7 @@ def _remove_temp_folders() -> None:
 atexit.register(_remove_temp_folders)
 _follow_parent()   # before the slower imports below: a SIGTERM while importing still cleans up
 
+from support.config import Settings  # noqa: E402
 from support.reference_backend.faults import descriptions, names_in, unknown_faults  # noqa: E402
 from support.reference_backend.server import Options, run_server  # noqa: E402
 from support.reference_backend.storage import ChatStore  # noqa: E402
@@ -136,7 +137,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000, help="0 picks a free port (printed on start)")
     p.add_argument("--secret", default=os.environ.get("JWT_SECRET") or os.environ.get("MY_AUTH_TOKEN")
-                   or "reference-backend-dev-secret-change-me", help="HS256 secret (default: $JWT_SECRET, then $MY_AUTH_TOKEN)")
+                   or Settings.jwt_secret, help="HS256 secret (default: $JWT_SECRET, then $MY_AUTH_TOKEN)")
     p.add_argument("--auth-at", choices=("first_frame", "handshake"), default="first_frame",
                    help="first_frame: accept, then close 4401 (production); handshake: refuse the upgrade with 401")
     p.add_argument("--chunk-delay", type=float, default=0.001, help="seconds between streamed chunks")
@@ -144,7 +145,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--random-chunks", action="store_true", help="stream chunks of random sizes")
     p.add_argument("--seed", type=int, default=None, help="seed for --jitter and --random-chunks")
     p.add_argument("--first-frame-timeout", type=float, default=10.0)
-    p.add_argument("--dialect", choices=available_dialects(), default="v2")
+    p.add_argument("--dialect", choices=available_dialects(), default=Settings.dialect)
     p.add_argument("--db", default="", help="SQLite file for chat history (default: a new temporary file)")
     p.add_argument("--fault", action="append", default=[], metavar="NAME",
                    help="switch on a named fault (repeatable); --list-faults shows them")

@@ -25,7 +25,7 @@ import time
 import uuid
 import weakref
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import jwt
 
@@ -59,6 +59,25 @@ class Abort:
     """Drop the connection without a close frame."""
 
 
+@dataclass(frozen=True)
+class Keys:
+    """What a handshake fault reads: how the backend signs and checks tokens."""
+
+    secret: str
+    algorithm: str
+
+
+@dataclass(eq=False)   # eq=False: hashable by identity, so a fault may keep a weak set of contexts
+class FaultContext:
+    """What a fault sees of its connection, and the one thing it may change: whose customer it serves."""
+
+    client_kind: Callable[[dict], str | None]    # the dialect's name of a client frame ("cancel", "ping", …), or None
+    chat_owner: Callable[[str], int | None]      # the customer a stored chat belongs to, None when unknown
+    replying: Callable[[], bool]                 # a reply runs now
+    is_open: Callable[[], bool]                  # the connection is still open
+    customer: int | None = None                  # the token's customer, once read; the connection serves this one
+
+
 class Fault:
     """Pass-through; a fault overrides the hooks it needs."""
 
@@ -70,14 +89,14 @@ class Fault:
         """The token as read: from the Authorization header (header=True) or from ?token=."""
         return token
 
-    def handshake(self, options, token: str | None, mode: str) -> str | None:
+    def handshake(self, keys: Keys, token: str | None, mode: str) -> str | None:
         return token
 
-    def incoming(self, conn, data: Any) -> tuple[Any, list]:
+    def incoming(self, ctx: FaultContext, data: Any) -> tuple[Any, list]:
         """(the frame the server handles, or None to drop it; actions answered instead)."""
         return data, []
 
-    def outgoing(self, conn, out: Out) -> list:
+    def outgoing(self, ctx: FaultContext, out: Out) -> list:
         return [out]
 
 
@@ -129,7 +148,7 @@ class OnKind(Fault):
 
     kind = ""
 
-    def outgoing(self, conn, out: Out) -> list:
+    def outgoing(self, ctx, out: Out) -> list:
         return self.change(out) if out.kind == self.kind else [out]
 
     def change(self, out: Out) -> list:
@@ -148,7 +167,7 @@ class HoldUntil(Fault):
         self.held: list = []
         self.released = False
 
-    def outgoing(self, conn, out: Out) -> list:
+    def outgoing(self, ctx, out: Out) -> list:
         if out.kind == (self.rearm_on or self.held_kinds[0]):
             self.released = False
         if out.kind in self.held_kinds and not self.released:
@@ -161,8 +180,8 @@ class HoldUntil(Fault):
         return [out]
 
 
-def _resign(options, claims: dict) -> str:
-    return jwt.encode(claims, options.secret, algorithm=options.algorithm)
+def _resign(keys: Keys, claims: dict) -> str:
+    return jwt.encode(claims, keys.secret, algorithm=keys.algorithm)
 
 
 def _claims(token: str) -> dict | None:
@@ -184,7 +203,7 @@ class SessionIdChanges(Fault):
     def __init__(self):
         self.chunks = 0
 
-    def outgoing(self, conn, out):
+    def outgoing(self, ctx, out):
         if out.kind == "text_chunk":
             self.chunks += 1
             if self.chunks > 1:
@@ -194,7 +213,7 @@ class SessionIdChanges(Fault):
 
 @fault("stall_after_accept", "accepts the upgrade, then says nothing at all")
 class StallAfterAccept(Fault):
-    def outgoing(self, conn, out):
+    def outgoing(self, ctx, out):
         return [Stall()]
 
 
@@ -208,7 +227,7 @@ class LateWorking(HoldUntil):
 
 @fault("chunk_index_gap", "skips a chunk_index (1, 2, 4, …)")
 class ChunkIndexGap(Fault):
-    def outgoing(self, conn, out):
+    def outgoing(self, ctx, out):
         index = out.fields.get("chunk_index")
         if out.kind == "text_chunk" and isinstance(index, int) and index >= 3:
             out.fields["chunk_index"] = index + 1
@@ -307,9 +326,9 @@ class AnswersLostUnderLoad(Fault):
     connected: weakref.WeakSet = weakref.WeakSet()   # the process's connections with this fault that sent something
     crowd = 3
 
-    def outgoing(self, conn, out):
-        self.connected.add(conn)
-        if out.kind == "text_chunk" and sum(c.ws.close_code is None for c in list(self.connected)) > self.crowd:
+    def outgoing(self, ctx, out):
+        self.connected.add(ctx)
+        if out.kind == "text_chunk" and sum(c.is_open() for c in list(self.connected)) > self.crowd:
             return []
         return [out]
 
@@ -375,7 +394,7 @@ class ReadAloudSilent(Fault):
     def __init__(self):
         self.reading = False
 
-    def outgoing(self, conn, out):
+    def outgoing(self, ctx, out):
         if out.kind == "working":
             self.reading = out.fields.get("request_type") == "tts"
         return [] if self.reading and out.kind == "audio_chunk" else [out]
@@ -425,7 +444,7 @@ class ToolAnswerDropped(Fault):
     def __init__(self):
         self.tool_called = False
 
-    def outgoing(self, conn, out):
+    def outgoing(self, ctx, out):
         if out.kind in ("working", "tool_start"):
             self.tool_called = out.kind == "tool_start"
         return [] if self.tool_called and out.kind == "text_chunk" else [out]
@@ -447,7 +466,7 @@ class ImageNotDecodable(OnKind):
 
 @fault("history_id_not_reused", "starts a new chat for every request, ignoring the id sent back")
 class HistoryIdNotReused(Fault):
-    def incoming(self, conn, data):
+    def incoming(self, ctx, data):
         if isinstance(data, dict) and isinstance(data.get("user_input"), dict):
             data["user_input"].pop("session_id", None)
         return data, []
@@ -466,13 +485,13 @@ class ForgetsChats(Fault):
 
     remembered: set
 
-    def outgoing(self, conn, out):
+    def outgoing(self, ctx, out):
         record = out.fields.get("record") if out.kind == "db_operation_executed" else None
         if isinstance(record, dict):
             self.remembered.add(record.get("session_id"))
         return [out]
 
-    def incoming(self, conn, data):
+    def incoming(self, ctx, data):
         user_input = data.get("user_input") if isinstance(data, dict) else None
         if isinstance(user_input, dict) and user_input.get("session_id") not in self.remembered:
             user_input.pop("session_id", None)
@@ -494,20 +513,20 @@ class ChatsLostOnRestart(ForgetsChats):
 
 # -- cancellation (§8) -------------------------------------------------------------------------------------
 
-def _is_cancel(conn, data) -> bool:
-    return isinstance(data, dict) and conn.d.client_kind(data) == "cancel"
+def _is_cancel(ctx, data) -> bool:
+    return isinstance(data, dict) and ctx.client_kind(data) == "cancel"
 
 
 @fault("cancel_ignored", "ignores cancel: no cancelled, the reply streams to its end")
 class CancelIgnored(Fault):
-    def incoming(self, conn, data):
-        return (None, []) if _is_cancel(conn, data) else (data, [])
+    def incoming(self, ctx, data):
+        return (None, []) if _is_cancel(ctx, data) else (data, [])
 
 
 @fault("stream_after_cancelled", "sends cancelled but keeps streaming the answer (its text, or its audio)")
 class StreamAfterCancelled(Fault):
-    def incoming(self, conn, data):
-        if _is_cancel(conn, data) and conn.workflow is not None:
+    def incoming(self, ctx, data):
+        if _is_cancel(ctx, data) and ctx.replying():
             return None, [Out("cancelled", {})]
         return data, []
 
@@ -517,7 +536,7 @@ class CloseAfterCancel(Fault):
     def __init__(self):
         self.cancelled = False
 
-    def outgoing(self, conn, out):
+    def outgoing(self, ctx, out):
         if out.kind == "cancelled":
             self.cancelled = True
         elif self.cancelled and out.kind in ("tts_completed", "tts_not_requested"):
@@ -539,13 +558,13 @@ class CancelIgnoredWhileSpeaking(Fault):
     def __init__(self):
         self.speaking = False
 
-    def outgoing(self, conn, out):
+    def outgoing(self, ctx, out):
         if out.kind in ("tts_started", "tts_completed", "tts_error"):
             self.speaking = out.kind == "tts_started"
         return [out]
 
-    def incoming(self, conn, data):
-        return (None, []) if self.speaking and _is_cancel(conn, data) else (data, [])
+    def incoming(self, ctx, data):
+        return (None, []) if self.speaking and _is_cancel(ctx, data) else (data, [])
 
 
 @fault("cancel_once", "obeys the first stop on a connection and ignores every later one")
@@ -553,8 +572,8 @@ class CancelOnce(Fault):
     def __init__(self):
         self.stops = 0
 
-    def incoming(self, conn, data):
-        if _is_cancel(conn, data) and conn.workflow is not None:
+    def incoming(self, ctx, data):
+        if _is_cancel(ctx, data) and ctx.replying():
             self.stops += 1
             if self.stops > 1:
                 return None, []
@@ -563,8 +582,8 @@ class CancelOnce(Fault):
 
 @fault("cancel_idle_answered", "answers a stop with nothing running as if it had stopped something (cancelled)")
 class CancelIdleAnswered(Fault):
-    def incoming(self, conn, data):
-        if _is_cancel(conn, data) and conn.workflow is None:
+    def incoming(self, ctx, data):
+        if _is_cancel(ctx, data) and not ctx.replying():
             return None, [Out("cancelled", {})]
         return data, []
 
@@ -573,67 +592,67 @@ class CancelIdleAnswered(Fault):
 
 @fault("accept_expired", "accepts expired tokens")
 class AcceptExpired(Fault):
-    def handshake(self, options, token, mode):
+    def handshake(self, keys, token, mode):
         claims = _claims(token) if token else None
         if claims and isinstance(claims.get("exp"), int) and claims["exp"] < time.time():
             try:   # still signed with the right secret: only the date is forgiven
-                jwt.decode(token, options.secret, algorithms=[options.algorithm], options={"verify_exp": False})
+                jwt.decode(token, keys.secret, algorithms=[keys.algorithm], options={"verify_exp": False})
             except jwt.PyJWTError:
                 return token
-            return _resign(options, {**claims, "exp": int(time.time()) + 60})
+            return _resign(keys, {**claims, "exp": int(time.time()) + 60})
         return token
 
 
 @fault("accept_alg_none", "accepts unsigned tokens (alg: none)")
 class AcceptAlgNone(Fault):
-    def handshake(self, options, token, mode):
+    def handshake(self, keys, token, mode):
         if token and token.count(".") == 2 and jwt.get_unverified_header(token).get("alg") == "none":
-            return _resign(options, _claims(token) or {})
+            return _resign(keys, _claims(token) or {})
         return token
 
 
 @fault("accept_missing_id", "accepts tokens without the id claim (as customer 0)")
 class AcceptMissingId(Fault):
-    def handshake(self, options, token, mode):
+    def handshake(self, keys, token, mode):
         claims = _claims(token) if token else None
         if claims is not None and "id" not in claims:
             try:
-                jwt.decode(token, options.secret, algorithms=[options.algorithm])
+                jwt.decode(token, keys.secret, algorithms=[keys.algorithm])
             except jwt.PyJWTError:
                 return token
-            return _resign(options, {**claims, "id": 0})
+            return _resign(keys, {**claims, "id": 0})
         return token
 
 
 @fault("modes_without_token", "lets ?mode=proactive and ?mode=realtime connect without a valid token")
 class ModesWithoutToken(Fault):
-    def handshake(self, options, token, mode):
-        return _resign(options, {"id": 0, "exp": int(time.time()) + 3600}) if mode != "chat" else token
+    def handshake(self, keys, token, mode):
+        return _resign(keys, {"id": 0, "exp": int(time.time()) + 3600}) if mode != "chat" else token
 
 
-def _anyone(options) -> str:
-    return _resign(options, {"id": 0, "exp": int(time.time()) + 3600})
+def _anyone(keys: Keys) -> str:
+    return _resign(keys, {"id": 0, "exp": int(time.time()) + 3600})
 
 
 @fault("accept_no_token", "lets a connection without a token in (as customer 0)")
 class AcceptNoToken(Fault):
-    def handshake(self, options, token, mode):
-        return token or _anyone(options)
+    def handshake(self, keys, token, mode):
+        return token or _anyone(keys)
 
 
 @fault("accept_garbled_token", "lets a token that is no JWT at all in (as customer 0)")
 class AcceptGarbledToken(Fault):
-    def handshake(self, options, token, mode):
-        return _anyone(options) if token and _claims(token) is None else token
+    def handshake(self, keys, token, mode):
+        return _anyone(keys) if token and _claims(token) is None else token
 
 
 @fault("accept_wrong_secret", "does not check the signature: a token signed with another secret gets in")
 class AcceptWrongSecret(Fault):
-    def handshake(self, options, token, mode):
+    def handshake(self, keys, token, mode):
         claims = _claims(token) if token else None
         if claims is None or jwt.get_unverified_header(token).get("alg") == "none":
             return token
-        return _resign(options, claims)   # still refused when expired or without an id: only the signature is skipped
+        return _resign(keys, claims)   # still refused when expired or without an id: only the signature is skipped
 
 
 @fault("header_token_ignored", "reads the token only from ?token=, ignoring the Authorization header")
@@ -650,19 +669,19 @@ class QueryTokenIgnored(Fault):
 
 @fault("modes_refuse_valid", "turns ?mode=proactive and ?mode=realtime away even with a valid token")
 class ModesRefuseValid(Fault):
-    def handshake(self, options, token, mode):
+    def handshake(self, keys, token, mode):
         return None if mode != "chat" else token
 
 
 @fault("cross_tenant", "trusts customer_id and chat ids from the payload instead of the token")
 class CrossTenant(Fault):
-    def incoming(self, conn, data):
+    def incoming(self, ctx, data):
         if isinstance(data, dict) and isinstance(data.get("user_input"), dict):
             chat_id = data["user_input"].get("session_id")
-            owner = conn.store.owner(chat_id) if isinstance(chat_id, str) and chat_id else None
+            owner = ctx.chat_owner(chat_id) if isinstance(chat_id, str) and chat_id else None
             claimed = data.get("customer_id")
             named = isinstance(claimed, int) and not isinstance(claimed, bool) and claimed > 0   # another real customer
-            conn.customer = owner if owner is not None else claimed if named else conn.customer
+            ctx.customer = owner if owner is not None else claimed if named else ctx.customer
             data.pop("customer_id", None)
         return data, []
 
@@ -671,7 +690,7 @@ class CrossTenant(Fault):
 
 @fault("invalid_json_kills", "closes the connection (1011) on a frame that is not JSON")
 class InvalidJsonKills(Fault):
-    def incoming(self, conn, data):
+    def incoming(self, ctx, data):
         if isinstance(data, str):
             try:
                 json.loads(data)
@@ -694,13 +713,13 @@ def _prompt_blank(data) -> bool:
 
 @fault("no_prompt_silent", "says nothing to a request without a prompt")
 class NoPromptSilent(Fault):
-    def incoming(self, conn, data):
+    def incoming(self, ctx, data):
         return (None, []) if _prompt_missing(data) else (data, [])
 
 
 @fault("blank_prompt_served", "answers a blank prompt with an empty reply and no error (as production does)")
 class BlankPromptServed(Fault):
-    def incoming(self, conn, data):
+    def incoming(self, ctx, data):
         if _prompt_blank(data):
             return None, [Out("working", {"request_type": "text"}), Out("text_completed"), Out("tts_not_requested")]
         return data, []
@@ -708,7 +727,7 @@ class BlankPromptServed(Fault):
 
 @fault("customer_id_unchecked", "serves any customer_id in the payload (\"abc\", -1) as the token's customer, no error")
 class CustomerIdUnchecked(Fault):
-    def incoming(self, conn, data):
+    def incoming(self, ctx, data):
         if isinstance(data, dict):
             data.pop("customer_id", None)
         return data, []
@@ -716,7 +735,7 @@ class CustomerIdUnchecked(Fault):
 
 @fault("unnamed_customer_refused", "refuses a question whose customer_id is 0, \"\" or absent instead of serving the token's customer")
 class UnnamedCustomerRefused(Fault):
-    def incoming(self, conn, data):
+    def incoming(self, ctx, data):
         customer = data.get("customer_id") if isinstance(data, dict) else None
         unnamed = customer is None or customer == "" or (type(customer) is int and customer == 0)
         if isinstance(data, dict) and isinstance(data.get("user_input"), dict) and unnamed:
@@ -726,13 +745,13 @@ class UnnamedCustomerRefused(Fault):
 
 @fault("binary_closes", "closes the connection (1003) on a frame that is not text")
 class BinaryCloses(Fault):
-    def incoming(self, conn, data):
+    def incoming(self, ctx, data):
         return (None, [Close(1003, "Binary frames are not supported")]) if isinstance(data, bytes) else (data, [])
 
 
 @fault("large_question_closes", "closes the connection (1009) on a frame over 1 MB, though it declares no size limit")
 class LargeQuestionCloses(Fault):
-    def incoming(self, conn, data):
+    def incoming(self, ctx, data):
         too_big = isinstance(data, (str, bytes)) and len(data) > 2**20
         return (None, [Close(1009, "Message too big")]) if too_big else (data, [])
 
@@ -743,7 +762,7 @@ class PongBlockedWhileStreaming(Fault):
         self.flags: set | None = None   # completion flags of the running reply; None when none runs
         self.held: list = []
 
-    def outgoing(self, conn, out):
+    def outgoing(self, ctx, out):
         if out.kind == "working":
             self.flags = set()
         elif out.kind == "pong" and self.flags is not None:
@@ -760,8 +779,8 @@ class PongBlockedWhileStreaming(Fault):
 
 @fault("close_session_ignored", "ignores close_session")
 class CloseSessionIgnored(Fault):
-    def incoming(self, conn, data):
-        return (None, []) if isinstance(data, dict) and conn.d.client_kind(data) == "close_session" else (data, [])
+    def incoming(self, ctx, data):
+        return (None, []) if isinstance(data, dict) and ctx.client_kind(data) == "close_session" else (data, [])
 
 
 # -- exploration: defects no written scenario sends the request for (one per outcome class) ---------------------
@@ -780,15 +799,15 @@ def _wrong_type(data, keys: tuple, wanted: tuple) -> bool:
     return present and value is not None and (not isinstance(value, wanted) or isinstance(value, bool) and bool not in wanted)
 
 
-def _request(conn, data) -> bool:
-    return isinstance(data, dict) and conn.d.client_kind(data) is None and ("user_input" in data or "request_type" in data)
+def _request(ctx, data) -> bool:
+    return isinstance(data, dict) and ctx.client_kind(data) is None and ("user_input" in data or "request_type" in data)
 
 
 @fault("empty_answer_on_bad_temperature", "answers with an empty reply and no error when user_settings.text.temperature "
                                           "is not a number (a nested field of the wrong type)")
 class EmptyAnswerOnBadTemperature(Fault):
-    def incoming(self, conn, data):
-        if _request(conn, data) and _wrong_type(data, ("user_settings", "text", "temperature"), (int, float)):
+    def incoming(self, ctx, data):
+        if _request(ctx, data) and _wrong_type(data, ("user_settings", "text", "temperature"), (int, float)):
             return None, [Out("working", {"request_type": "text"}), Out("text_completed"), Out("tts_not_requested")]
         return data, []
 
@@ -796,16 +815,16 @@ class EmptyAnswerOnBadTemperature(Fault):
 @fault("close_on_bad_request_type", "closes the connection (1000) when request_type is not a string (a top-level field "
                                     "of the wrong type)")
 class CloseOnBadRequestType(Fault):
-    def incoming(self, conn, data):
-        if _request(conn, data) and _wrong_type(data, ("request_type",), (str,)):
+    def incoming(self, ctx, data):
+        if _request(ctx, data) and _wrong_type(data, ("request_type",), (str,)):
             return None, [Close(1000, "")]
         return data, []
 
 
 @fault("silent_on_bad_chat_id", "never answers a request whose user_input.session_id (the chat id) is not a string")
 class SilentOnBadChatId(Fault):
-    def incoming(self, conn, data):
-        if _request(conn, data) and _wrong_type(data, ("user_input", "session_id"), (str,)):
+    def incoming(self, ctx, data):
+        if _request(ctx, data) and _wrong_type(data, ("user_input", "session_id"), (str,)):
             return None, []
         return data, []
 
@@ -816,13 +835,13 @@ class AnswerThenErrorOnBadHistory(Fault):
     def __init__(self):
         self.armed = False
 
-    def incoming(self, conn, data):
-        if _request(conn, data) and _wrong_type(data, ("user_input", "chat_history"), (list,)):
+    def incoming(self, ctx, data):
+        if _request(ctx, data) and _wrong_type(data, ("user_input", "chat_history"), (list,)):
             self.armed = True
             data = {**data, "user_input": {**data["user_input"], "chat_history": []}}
         return data, []
 
-    def outgoing(self, conn, out):
+    def outgoing(self, ctx, out):
         if self.armed and out.kind == "db_operation_executed":
             self.armed = False   # as production did: the error in place of the record, then the flags
             return [Out("error", {"stage": "database", "message": "Failed to save chat history"})]
