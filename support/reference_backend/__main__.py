@@ -1,4 +1,5 @@
 """CLI: python -m support.reference_backend --host 127.0.0.1 --port 8000 [--secret S] [--fault NAME ...]
+[--faults-from-url]  (then each connection also gets the faults its URL names: /chat/ws?fault=NAME,NAME)
 
 Started by the suite (support/backend_process.py sets REFERENCE_BACKEND_PARENT_PID), it ends when
 the suite's process ends, however that ends: a death signal (Linux) and EOF on stdin (anywhere).

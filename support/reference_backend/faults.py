@@ -6,6 +6,7 @@ once, with what the broken backend does, as a transformation of
     correct backend refuses, or refuse what it accepts),
   - each incoming client frame (``incoming``: drop it, change it, or answer it itself), or
   - each outgoing event (``outgoing``: drop, change, reorder, add, or stall/abort/close).
+A handshake filter reads only the signing ``Keys``; a frame filter only its connection's ``FaultContext``.
 ``--fault NAME`` (repeatable) switches one on for every connection; with ``--faults-from-url`` each
 connection also gets those its upgrade URL names (``/chat/ws?fault=NAME,NAME``), so one backend serves
 many faults at once. The fault matrix in tests/ proves the suite catches every one. A fault object
