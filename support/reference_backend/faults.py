@@ -12,7 +12,8 @@ connection also gets those its upgrade URL names (``/chat/ws?fault=NAME,NAME``),
 many faults at once. The fault matrix in tests/ proves the suite catches every one. A fault object
 lives per connection, so it may keep state (counts, held events).
 
-Per connection, every fault works alike, handshake faults included, with two notes:
+Per connection, every fault works alike, handshake faults included (``cross_tenant`` reads the shared
+chat history as every connection does), with two notes:
   - ``chats_lost_on_restart`` shows only across a restart of the process (``process_wide``);
   - ``answers_lost_under_load`` counts the open connections that carry it, process-wide: a scenario
     whose connections all name it sees it; two such scenarios at once only crowd it more.
