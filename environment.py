@@ -7,7 +7,7 @@ import os
 from behave.model import Step
 
 from support import config, gating, html_report, matchers, report, tokens
-from support.backend_process import end_with_this_process, start_reference
+from support.backend_process import BackendStartError, end_with_this_process, start_reference
 from support.session import probe
 from support.vocabulary import Dialect, UnknownDialect
 from support.watchdog import Watchdog
@@ -45,7 +45,12 @@ def before_all(context):
     if context.mode == "off":
         say(f"NOTE: {gating.HOW_TO_ENABLE}")
     elif context.mode == "reference":
-        context.backend = start_reference(settings)
+        try:
+            context.backend = start_reference(settings)
+        except BackendStartError as exc:   # asked for what the backend cannot be (an unknown fault): one line
+            report.discard_run_folder(context.run_folder)
+            context.abort(reason=f"configuration error: {exc}")
+            return
         end_with_this_process(context.backend, say)   # atexit, SIGTERM, SIGHUP: no orphaned backend
         context.watchdog.before_exit = context.backend.stop
         settings = dataclasses.replace(settings, ws_url=context.backend.url)

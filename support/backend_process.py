@@ -21,11 +21,16 @@ import time
 from pathlib import Path
 
 from support.config import Settings
+from support.reference_backend.faults import names_in, unknown_faults   # the registry only: it acts on nothing
 
 ROOT = Path(__file__).resolve().parent.parent
 PARENT_PID_ENV = "REFERENCE_BACKEND_PARENT_PID"   # as in support/reference_backend/__main__.py
 OWNED_DIR_ENV = "REFERENCE_BACKEND_OWNED_DIR"     # (not imported: that module acts on import)
 SERVING = re.compile(r"serving (ws://\S+)")
+
+
+class BackendStartError(RuntimeError):
+    """The reference backend cannot start as asked; the message is one line that says why."""
 
 
 class BackendProcess:
@@ -34,13 +39,18 @@ class BackendProcess:
 
     def __init__(self, *, secret: str, dialect: str = Settings.dialect, faults: list[str] | None = None,
                  chunk_delay: float = 0.02, auth_at: str = Settings.reference_auth_at, db_path: str | None = None,
-                 extra_args: list[str] | None = None, port: int = 0):
+                 extra_args: list[str] | None = None, port: int = 0, faults_from_url: bool = False):
+        problem = unknown_faults(faults or [])
+        if problem:
+            raise BackendStartError(problem)
         self._own_dir = None if db_path else tempfile.mkdtemp(prefix="chat-suite-")
         self.db_path = db_path or os.path.join(self._own_dir, "chat.sqlite3")
         self.args = [sys.executable, "-m", "support.reference_backend", "--host", "127.0.0.1", "--port", str(port),
                      "--dialect", dialect, "--chunk-delay", str(chunk_delay), "--auth-at", auth_at, "--db", self.db_path]
         for fault in faults or []:
             self.args += ["--fault", fault]
+        if faults_from_url:
+            self.args.append("--faults-from-url")
         self.args += extra_args or []
         self.env = {k: v for k, v in os.environ.items() if k != "MY_AUTH_TOKEN"}   # JWT_SECRET alone decides
         self.env.update({"JWT_SECRET": secret, PARENT_PID_ENV: str(os.getpid())})
@@ -140,16 +150,18 @@ def end_with_this_process(backend: BackendProcess, say=None) -> None:
             signal.signal(signum, stop_then_die)
 
 
-def _faults(settings) -> list[str]:
-    return [f.strip() for f in settings.reference_faults.split(",") if f.strip()]
-
-
-def start_reference(settings) -> BackendProcess:
-    """Start the reference backend as the settings describe (secret, dialect, faults, pacing)."""
+def start_reference(settings, faults_from_url: bool = False) -> BackendProcess:
+    """Start the reference backend as the settings describe (secret, dialect, faults, pacing); with
+    faults_from_url each connection also gets the faults its URL names (?fault=NAME,NAME).
+    An unknown fault name raises BackendStartError before anything starts."""
     extra = ["--jitter", str(settings.reference_jitter)] + (["--random-chunks"] if settings.reference_random_chunks else [])
-    backend = BackendProcess(secret=settings.jwt_secret, dialect=settings.dialect, faults=_faults(settings),
-                             chunk_delay=settings.reference_chunk_delay, auth_at=settings.reference_auth_at,
-                             db_path=settings.reference_db or None, extra_args=extra)
+    try:
+        backend = BackendProcess(secret=settings.jwt_secret, dialect=settings.dialect,
+                                 faults=names_in(settings.reference_faults), chunk_delay=settings.reference_chunk_delay,
+                                 auth_at=settings.reference_auth_at, db_path=settings.reference_db or None,
+                                 extra_args=extra, faults_from_url=faults_from_url)
+    except BackendStartError as exc:
+        raise BackendStartError(f"reference_faults: {exc}") from None   # the setting to fix
     try:
         backend.start()
     except BaseException:

@@ -1,4 +1,5 @@
 """CLI: python -m support.reference_backend --host 127.0.0.1 --port 8000 [--secret S] [--fault NAME ...]
+[--faults-from-url]  (then each connection also gets the faults its URL names: /chat/ws?fault=NAME,NAME)
 
 Started by the suite (support/backend_process.py sets REFERENCE_BACKEND_PARENT_PID), it ends when
 the suite's process ends, however that ends: a death signal (Linux) and EOF on stdin (anywhere).
@@ -124,7 +125,8 @@ def _remove_temp_folders() -> None:
 atexit.register(_remove_temp_folders)
 _follow_parent()   # before the slower imports below: a SIGTERM while importing still cleans up
 
-from support.reference_backend.faults import descriptions, validate  # noqa: E402
+from support.config import Settings  # noqa: E402
+from support.reference_backend.faults import descriptions, names_in, unknown_faults  # noqa: E402
 from support.reference_backend.server import Options, run_server  # noqa: E402
 from support.reference_backend.storage import ChatStore  # noqa: E402
 from support.vocabulary import available_dialects  # noqa: E402
@@ -136,7 +138,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000, help="0 picks a free port (printed on start)")
     p.add_argument("--secret", default=os.environ.get("JWT_SECRET") or os.environ.get("MY_AUTH_TOKEN")
-                   or "reference-backend-dev-secret-change-me", help="HS256 secret (default: $JWT_SECRET, then $MY_AUTH_TOKEN)")
+                   or Settings.jwt_secret, help="HS256 secret (default: $JWT_SECRET, then $MY_AUTH_TOKEN)")
     p.add_argument("--auth-at", choices=("first_frame", "handshake"), default="first_frame",
                    help="first_frame: accept, then close 4401 (production); handshake: refuse the upgrade with 401")
     p.add_argument("--chunk-delay", type=float, default=0.001, help="seconds between streamed chunks")
@@ -144,10 +146,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--random-chunks", action="store_true", help="stream chunks of random sizes")
     p.add_argument("--seed", type=int, default=None, help="seed for --jitter and --random-chunks")
     p.add_argument("--first-frame-timeout", type=float, default=10.0)
-    p.add_argument("--dialect", choices=available_dialects(), default="v2")
+    p.add_argument("--dialect", choices=available_dialects(), default=Settings.dialect)
     p.add_argument("--db", default="", help="SQLite file for chat history (default: a new temporary file)")
     p.add_argument("--fault", action="append", default=[], metavar="NAME",
                    help="switch on a named fault (repeatable); --list-faults shows them")
+    p.add_argument("--faults-from-url", action="store_true",
+                   help="each connection also gets the faults its upgrade URL names: /chat/ws?fault=NAME,NAME")
     p.add_argument("--list-faults", action="store_true")
     args = p.parse_args(argv)
     if not args.secret:   # HS256 with an empty key: anyone could sign a token that gets in
@@ -161,12 +165,17 @@ def main(argv: list[str] | None = None) -> int:
         for name, what in descriptions().items():
             print(f"{name:32} {what}")
         return 0
+    faults = names_in(",".join(args.fault))
+    if problem := unknown_faults(faults):
+        print(problem, file=sys.stderr)   # one line: the suite shows it as the reason the backend did not start
+        return 2
     if not args.db:
         _own_temp.append(tempfile.mkdtemp(prefix="reference-backend-"))
     db_path = args.db or os.path.join(_own_temp[0], "chat.sqlite3")
     options = Options(secret=args.secret, auth_at=args.auth_at, chunk_delay=args.chunk_delay, jitter=args.jitter,
                       random_chunks=args.random_chunks, seed=args.seed, first_frame_timeout=args.first_frame_timeout,
-                      dialect=args.dialect, db_path=db_path, faults=validate(args.fault))
+                      dialect=args.dialect, db_path=db_path, faults=faults,
+                      faults_from_url=args.faults_from_url)
     try:
         store = ChatStore(db_path)
     except sqlite3.Error as exc:
@@ -175,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def started(url: str) -> None:
         faults = f" with faults: {', '.join(sorted(options.faults))}" if options.faults else ""
+        faults += " (and each connection's ?fault=)" if options.faults_from_url else ""
         print(f"reference backend serving {url} (dialect {options.dialect}, db {db_path}){faults}", flush=True)
 
     async def serve_until_signalled() -> None:

@@ -6,18 +6,28 @@ once, with what the broken backend does, as a transformation of
     correct backend refuses, or refuse what it accepts),
   - each incoming client frame (``incoming``: drop it, change it, or answer it itself), or
   - each outgoing event (``outgoing``: drop, change, reorder, add, or stall/abort/close).
-``--fault NAME`` (repeatable) switches one on; the fault matrix in tests/ proves the suite catches
-every one. A fault object lives per connection, so it may keep state (counts, held events).
+A handshake filter reads only the signing ``Keys``; a frame filter only its connection's ``FaultContext``.
+``--fault NAME`` (repeatable) switches one on for every connection; with ``--faults-from-url`` each
+connection also gets those its upgrade URL names (``/chat/ws?fault=NAME,NAME``), so one backend serves
+many faults at once. The fault matrix in tests/ proves the suite catches every one. A fault object
+lives per connection, so it may keep state (counts, held events).
+
+Per connection, every fault works alike, handshake faults included (``cross_tenant`` reads the shared
+chat history as every connection does), with two notes:
+  - ``chats_lost_on_restart`` shows only across a restart of the process (``process_wide``);
+  - ``answers_lost_under_load`` counts the open connections that carry it, process-wide: a scenario
+    whose connections all name it sees it; two such scenarios at once only crowd it more.
 """
 from __future__ import annotations
 
 import base64
+import difflib
 import json
 import time
 import uuid
 import weakref
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import jwt
 
@@ -51,24 +61,44 @@ class Abort:
     """Drop the connection without a close frame."""
 
 
+@dataclass(frozen=True)
+class Keys:
+    """What a handshake fault reads: how the backend signs and checks tokens."""
+
+    secret: str
+    algorithm: str
+
+
+@dataclass(eq=False)   # eq=False: hashable by identity, so a fault may keep a weak set of contexts
+class FaultContext:
+    """What a fault sees of its connection, and the one thing it may change: whose customer it serves."""
+
+    client_kind: Callable[[dict], str | None]    # the dialect's name of a client frame ("cancel", "ping", …), or None
+    chat_owner: Callable[[str], int | None]      # the customer a stored chat belongs to, None when unknown
+    replying: Callable[[], bool]                 # a reply runs now
+    is_open: Callable[[], bool]                  # the connection is still open
+    customer: int | None = None                  # the token's customer, once read; the connection serves this one
+
+
 class Fault:
     """Pass-through; a fault overrides the hooks it needs."""
 
     name = ""
     description = ""
+    process_wide = ""   # why it cannot be chosen per connection (by ?fault=) on a shared backend; "" when it can
 
     def credentials(self, token: str | None, header: bool) -> str | None:
         """The token as read: from the Authorization header (header=True) or from ?token=."""
         return token
 
-    def handshake(self, options, token: str | None, mode: str) -> str | None:
+    def handshake(self, keys: Keys, token: str | None, mode: str) -> str | None:
         return token
 
-    def incoming(self, conn, data: Any) -> tuple[Any, list]:
+    def incoming(self, ctx: FaultContext, data: Any) -> tuple[Any, list]:
         """(the frame the server handles, or None to drop it; actions answered instead)."""
         return data, []
 
-    def outgoing(self, conn, out: Out) -> list:
+    def outgoing(self, ctx: FaultContext, out: Out) -> list:
         return [out]
 
 
@@ -87,11 +117,32 @@ def descriptions() -> dict[str, str]:
     return {name: cls.description for name, cls in FAULTS.items()}
 
 
-def validate(names: list[str]) -> list[str]:
+def process_wide() -> dict[str, str]:
+    """The faults a shared backend cannot switch per connection, and why: start a backend of their own."""
+    return {name: cls.process_wide for name, cls in FAULTS.items() if cls.process_wide}
+
+
+LIST_FAULTS = "python -m support.reference_backend --list-faults"
+
+
+def names_in(text: str) -> list[str]:
+    """Fault names from a comma-separated list (a setting, a URL's ?fault=), blanks dropped, each once."""
+    return list(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+
+
+def unknown_faults(names: list[str]) -> str | None:
+    """One line naming the unknown faults among names (and how to list the known ones), or None."""
     unknown = [n for n in names if n not in FAULTS]
-    if unknown:
-        raise SystemExit(f"unknown fault(s): {', '.join(unknown)}; known: {', '.join(sorted(FAULTS))}")
-    return list(dict.fromkeys(names))
+    if not unknown:
+        return None
+    close = {n: difflib.get_close_matches(n, FAULTS, 1) for n in unknown}
+    named = ", ".join(f"{n!r}" + (f" (did you mean {close[n][0]!r}?)" if close[n] else "") for n in unknown)
+    return f"unknown fault(s) {named}; {LIST_FAULTS} lists them"
+
+
+def build(names: list[str]) -> list[Fault]:
+    """Fresh fault objects for one connection (a fault may keep state: counts, held events)."""
+    return [FAULTS[name]() for name in names]
 
 
 class OnKind(Fault):
@@ -99,7 +150,7 @@ class OnKind(Fault):
 
     kind = ""
 
-    def outgoing(self, conn, out: Out) -> list:
+    def outgoing(self, ctx, out: Out) -> list:
         return self.change(out) if out.kind == self.kind else [out]
 
     def change(self, out: Out) -> list:
@@ -118,7 +169,7 @@ class HoldUntil(Fault):
         self.held: list = []
         self.released = False
 
-    def outgoing(self, conn, out: Out) -> list:
+    def outgoing(self, ctx, out: Out) -> list:
         if out.kind == (self.rearm_on or self.held_kinds[0]):
             self.released = False
         if out.kind in self.held_kinds and not self.released:
@@ -131,8 +182,8 @@ class HoldUntil(Fault):
         return [out]
 
 
-def _resign(options, claims: dict) -> str:
-    return jwt.encode(claims, options.secret, algorithm=options.algorithm)
+def _resign(keys: Keys, claims: dict) -> str:
+    return jwt.encode(claims, keys.secret, algorithm=keys.algorithm)
 
 
 def _claims(token: str) -> dict | None:
@@ -154,7 +205,7 @@ class SessionIdChanges(Fault):
     def __init__(self):
         self.chunks = 0
 
-    def outgoing(self, conn, out):
+    def outgoing(self, ctx, out):
         if out.kind == "text_chunk":
             self.chunks += 1
             if self.chunks > 1:
@@ -164,7 +215,7 @@ class SessionIdChanges(Fault):
 
 @fault("stall_after_accept", "accepts the upgrade, then says nothing at all")
 class StallAfterAccept(Fault):
-    def outgoing(self, conn, out):
+    def outgoing(self, ctx, out):
         return [Stall()]
 
 
@@ -178,7 +229,7 @@ class LateWorking(HoldUntil):
 
 @fault("chunk_index_gap", "skips a chunk_index (1, 2, 4, …)")
 class ChunkIndexGap(Fault):
-    def outgoing(self, conn, out):
+    def outgoing(self, ctx, out):
         index = out.fields.get("chunk_index")
         if out.kind == "text_chunk" and isinstance(index, int) and index >= 3:
             out.fields["chunk_index"] = index + 1
@@ -274,12 +325,12 @@ class DropMidReply(OnKind):
 
 @fault("answers_lost_under_load", "with more than 3 customers connected at once, answers come without their text")
 class AnswersLostUnderLoad(Fault):
-    connected: weakref.WeakSet = weakref.WeakSet()   # the process's connections that have sent something
+    connected: weakref.WeakSet = weakref.WeakSet()   # the process's connections with this fault that sent something
     crowd = 3
 
-    def outgoing(self, conn, out):
-        self.connected.add(conn)
-        if out.kind == "text_chunk" and sum(c.ws.close_code is None for c in list(self.connected)) > self.crowd:
+    def outgoing(self, ctx, out):
+        self.connected.add(ctx)
+        if out.kind == "text_chunk" and sum(c.is_open() for c in list(self.connected)) > self.crowd:
             return []
         return [out]
 
@@ -345,7 +396,7 @@ class ReadAloudSilent(Fault):
     def __init__(self):
         self.reading = False
 
-    def outgoing(self, conn, out):
+    def outgoing(self, ctx, out):
         if out.kind == "working":
             self.reading = out.fields.get("request_type") == "tts"
         return [] if self.reading and out.kind == "audio_chunk" else [out]
@@ -395,7 +446,7 @@ class ToolAnswerDropped(Fault):
     def __init__(self):
         self.tool_called = False
 
-    def outgoing(self, conn, out):
+    def outgoing(self, ctx, out):
         if out.kind in ("working", "tool_start"):
             self.tool_called = out.kind == "tool_start"
         return [] if self.tool_called and out.kind == "text_chunk" else [out]
@@ -417,7 +468,7 @@ class ImageNotDecodable(OnKind):
 
 @fault("history_id_not_reused", "starts a new chat for every request, ignoring the id sent back")
 class HistoryIdNotReused(Fault):
-    def incoming(self, conn, data):
+    def incoming(self, ctx, data):
         if isinstance(data, dict) and isinstance(data.get("user_input"), dict):
             data["user_input"].pop("session_id", None)
         return data, []
@@ -436,13 +487,13 @@ class ForgetsChats(Fault):
 
     remembered: set
 
-    def outgoing(self, conn, out):
+    def outgoing(self, ctx, out):
         record = out.fields.get("record") if out.kind == "db_operation_executed" else None
         if isinstance(record, dict):
             self.remembered.add(record.get("session_id"))
         return [out]
 
-    def incoming(self, conn, data):
+    def incoming(self, ctx, data):
         user_input = data.get("user_input") if isinstance(data, dict) else None
         if isinstance(user_input, dict) and user_input.get("session_id") not in self.remembered:
             user_input.pop("session_id", None)
@@ -458,24 +509,26 @@ class ChatsBoundToConnection(ForgetsChats):
 @fault("chats_lost_on_restart", "forgets every chat when it restarts (keeps chats in memory)")
 class ChatsLostOnRestart(ForgetsChats):
     remembered = set()   # the process's memory: it goes with the process
+    process_wide = ("shows only when the backend process restarts (@requires_restart): restarting a shared "
+                    "backend ends every other connection on it")
 
 
 # -- cancellation (§8) -------------------------------------------------------------------------------------
 
-def _is_cancel(conn, data) -> bool:
-    return isinstance(data, dict) and conn.d.client_kind(data) == "cancel"
+def _is_cancel(ctx, data) -> bool:
+    return isinstance(data, dict) and ctx.client_kind(data) == "cancel"
 
 
 @fault("cancel_ignored", "ignores cancel: no cancelled, the reply streams to its end")
 class CancelIgnored(Fault):
-    def incoming(self, conn, data):
-        return (None, []) if _is_cancel(conn, data) else (data, [])
+    def incoming(self, ctx, data):
+        return (None, []) if _is_cancel(ctx, data) else (data, [])
 
 
 @fault("stream_after_cancelled", "sends cancelled but keeps streaming the answer (its text, or its audio)")
 class StreamAfterCancelled(Fault):
-    def incoming(self, conn, data):
-        if _is_cancel(conn, data) and conn.workflow is not None:
+    def incoming(self, ctx, data):
+        if _is_cancel(ctx, data) and ctx.replying():
             return None, [Out("cancelled", {})]
         return data, []
 
@@ -485,7 +538,7 @@ class CloseAfterCancel(Fault):
     def __init__(self):
         self.cancelled = False
 
-    def outgoing(self, conn, out):
+    def outgoing(self, ctx, out):
         if out.kind == "cancelled":
             self.cancelled = True
         elif self.cancelled and out.kind in ("tts_completed", "tts_not_requested"):
@@ -507,13 +560,13 @@ class CancelIgnoredWhileSpeaking(Fault):
     def __init__(self):
         self.speaking = False
 
-    def outgoing(self, conn, out):
+    def outgoing(self, ctx, out):
         if out.kind in ("tts_started", "tts_completed", "tts_error"):
             self.speaking = out.kind == "tts_started"
         return [out]
 
-    def incoming(self, conn, data):
-        return (None, []) if self.speaking and _is_cancel(conn, data) else (data, [])
+    def incoming(self, ctx, data):
+        return (None, []) if self.speaking and _is_cancel(ctx, data) else (data, [])
 
 
 @fault("cancel_once", "obeys the first stop on a connection and ignores every later one")
@@ -521,8 +574,8 @@ class CancelOnce(Fault):
     def __init__(self):
         self.stops = 0
 
-    def incoming(self, conn, data):
-        if _is_cancel(conn, data) and conn.workflow is not None:
+    def incoming(self, ctx, data):
+        if _is_cancel(ctx, data) and ctx.replying():
             self.stops += 1
             if self.stops > 1:
                 return None, []
@@ -531,8 +584,8 @@ class CancelOnce(Fault):
 
 @fault("cancel_idle_answered", "answers a stop with nothing running as if it had stopped something (cancelled)")
 class CancelIdleAnswered(Fault):
-    def incoming(self, conn, data):
-        if _is_cancel(conn, data) and conn.workflow is None:
+    def incoming(self, ctx, data):
+        if _is_cancel(ctx, data) and not ctx.replying():
             return None, [Out("cancelled", {})]
         return data, []
 
@@ -541,67 +594,67 @@ class CancelIdleAnswered(Fault):
 
 @fault("accept_expired", "accepts expired tokens")
 class AcceptExpired(Fault):
-    def handshake(self, options, token, mode):
+    def handshake(self, keys, token, mode):
         claims = _claims(token) if token else None
         if claims and isinstance(claims.get("exp"), int) and claims["exp"] < time.time():
             try:   # still signed with the right secret: only the date is forgiven
-                jwt.decode(token, options.secret, algorithms=[options.algorithm], options={"verify_exp": False})
+                jwt.decode(token, keys.secret, algorithms=[keys.algorithm], options={"verify_exp": False})
             except jwt.PyJWTError:
                 return token
-            return _resign(options, {**claims, "exp": int(time.time()) + 60})
+            return _resign(keys, {**claims, "exp": int(time.time()) + 60})
         return token
 
 
 @fault("accept_alg_none", "accepts unsigned tokens (alg: none)")
 class AcceptAlgNone(Fault):
-    def handshake(self, options, token, mode):
+    def handshake(self, keys, token, mode):
         if token and token.count(".") == 2 and jwt.get_unverified_header(token).get("alg") == "none":
-            return _resign(options, _claims(token) or {})
+            return _resign(keys, _claims(token) or {})
         return token
 
 
 @fault("accept_missing_id", "accepts tokens without the id claim (as customer 0)")
 class AcceptMissingId(Fault):
-    def handshake(self, options, token, mode):
+    def handshake(self, keys, token, mode):
         claims = _claims(token) if token else None
         if claims is not None and "id" not in claims:
             try:
-                jwt.decode(token, options.secret, algorithms=[options.algorithm])
+                jwt.decode(token, keys.secret, algorithms=[keys.algorithm])
             except jwt.PyJWTError:
                 return token
-            return _resign(options, {**claims, "id": 0})
+            return _resign(keys, {**claims, "id": 0})
         return token
 
 
 @fault("modes_without_token", "lets ?mode=proactive and ?mode=realtime connect without a valid token")
 class ModesWithoutToken(Fault):
-    def handshake(self, options, token, mode):
-        return _resign(options, {"id": 0, "exp": int(time.time()) + 3600}) if mode != "chat" else token
+    def handshake(self, keys, token, mode):
+        return _resign(keys, {"id": 0, "exp": int(time.time()) + 3600}) if mode != "chat" else token
 
 
-def _anyone(options) -> str:
-    return _resign(options, {"id": 0, "exp": int(time.time()) + 3600})
+def _anyone(keys: Keys) -> str:
+    return _resign(keys, {"id": 0, "exp": int(time.time()) + 3600})
 
 
 @fault("accept_no_token", "lets a connection without a token in (as customer 0)")
 class AcceptNoToken(Fault):
-    def handshake(self, options, token, mode):
-        return token or _anyone(options)
+    def handshake(self, keys, token, mode):
+        return token or _anyone(keys)
 
 
 @fault("accept_garbled_token", "lets a token that is no JWT at all in (as customer 0)")
 class AcceptGarbledToken(Fault):
-    def handshake(self, options, token, mode):
-        return _anyone(options) if token and _claims(token) is None else token
+    def handshake(self, keys, token, mode):
+        return _anyone(keys) if token and _claims(token) is None else token
 
 
 @fault("accept_wrong_secret", "does not check the signature: a token signed with another secret gets in")
 class AcceptWrongSecret(Fault):
-    def handshake(self, options, token, mode):
+    def handshake(self, keys, token, mode):
         claims = _claims(token) if token else None
         if claims is None or jwt.get_unverified_header(token).get("alg") == "none":
             return token
-        return _resign(options, claims)   # still refused when expired or without an id: only the signature is skipped
+        return _resign(keys, claims)   # still refused when expired or without an id: only the signature is skipped
 
 
 @fault("header_token_ignored", "reads the token only from ?token=, ignoring the Authorization header")
@@ -618,19 +671,19 @@ class QueryTokenIgnored(Fault):
 
 @fault("modes_refuse_valid", "turns ?mode=proactive and ?mode=realtime away even with a valid token")
 class ModesRefuseValid(Fault):
-    def handshake(self, options, token, mode):
+    def handshake(self, keys, token, mode):
         return None if mode != "chat" else token
 
 
 @fault("cross_tenant", "trusts customer_id and chat ids from the payload instead of the token")
 class CrossTenant(Fault):
-    def incoming(self, conn, data):
+    def incoming(self, ctx, data):
         if isinstance(data, dict) and isinstance(data.get("user_input"), dict):
             chat_id = data["user_input"].get("session_id")
-            owner = conn.store.owner(chat_id) if isinstance(chat_id, str) and chat_id else None
+            owner = ctx.chat_owner(chat_id) if isinstance(chat_id, str) and chat_id else None
             claimed = data.get("customer_id")
             named = isinstance(claimed, int) and not isinstance(claimed, bool) and claimed > 0   # another real customer
-            conn.customer = owner if owner is not None else claimed if named else conn.customer
+            ctx.customer = owner if owner is not None else claimed if named else ctx.customer
             data.pop("customer_id", None)
         return data, []
 
@@ -639,7 +692,7 @@ class CrossTenant(Fault):
 
 @fault("invalid_json_kills", "closes the connection (1011) on a frame that is not JSON")
 class InvalidJsonKills(Fault):
-    def incoming(self, conn, data):
+    def incoming(self, ctx, data):
         if isinstance(data, str):
             try:
                 json.loads(data)
@@ -662,13 +715,13 @@ def _prompt_blank(data) -> bool:
 
 @fault("no_prompt_silent", "says nothing to a request without a prompt")
 class NoPromptSilent(Fault):
-    def incoming(self, conn, data):
+    def incoming(self, ctx, data):
         return (None, []) if _prompt_missing(data) else (data, [])
 
 
 @fault("blank_prompt_served", "answers a blank prompt with an empty reply and no error (as production does)")
 class BlankPromptServed(Fault):
-    def incoming(self, conn, data):
+    def incoming(self, ctx, data):
         if _prompt_blank(data):
             return None, [Out("working", {"request_type": "text"}), Out("text_completed"), Out("tts_not_requested")]
         return data, []
@@ -676,7 +729,7 @@ class BlankPromptServed(Fault):
 
 @fault("customer_id_unchecked", "serves any customer_id in the payload (\"abc\", -1) as the token's customer, no error")
 class CustomerIdUnchecked(Fault):
-    def incoming(self, conn, data):
+    def incoming(self, ctx, data):
         if isinstance(data, dict):
             data.pop("customer_id", None)
         return data, []
@@ -684,7 +737,7 @@ class CustomerIdUnchecked(Fault):
 
 @fault("unnamed_customer_refused", "refuses a question whose customer_id is 0, \"\" or absent instead of serving the token's customer")
 class UnnamedCustomerRefused(Fault):
-    def incoming(self, conn, data):
+    def incoming(self, ctx, data):
         customer = data.get("customer_id") if isinstance(data, dict) else None
         unnamed = customer is None or customer == "" or (type(customer) is int and customer == 0)
         if isinstance(data, dict) and isinstance(data.get("user_input"), dict) and unnamed:
@@ -694,13 +747,13 @@ class UnnamedCustomerRefused(Fault):
 
 @fault("binary_closes", "closes the connection (1003) on a frame that is not text")
 class BinaryCloses(Fault):
-    def incoming(self, conn, data):
+    def incoming(self, ctx, data):
         return (None, [Close(1003, "Binary frames are not supported")]) if isinstance(data, bytes) else (data, [])
 
 
 @fault("large_question_closes", "closes the connection (1009) on a frame over 1 MB, though it declares no size limit")
 class LargeQuestionCloses(Fault):
-    def incoming(self, conn, data):
+    def incoming(self, ctx, data):
         too_big = isinstance(data, (str, bytes)) and len(data) > 2**20
         return (None, [Close(1009, "Message too big")]) if too_big else (data, [])
 
@@ -711,7 +764,7 @@ class PongBlockedWhileStreaming(Fault):
         self.flags: set | None = None   # completion flags of the running reply; None when none runs
         self.held: list = []
 
-    def outgoing(self, conn, out):
+    def outgoing(self, ctx, out):
         if out.kind == "working":
             self.flags = set()
         elif out.kind == "pong" and self.flags is not None:
@@ -728,8 +781,8 @@ class PongBlockedWhileStreaming(Fault):
 
 @fault("close_session_ignored", "ignores close_session")
 class CloseSessionIgnored(Fault):
-    def incoming(self, conn, data):
-        return (None, []) if isinstance(data, dict) and conn.d.client_kind(data) == "close_session" else (data, [])
+    def incoming(self, ctx, data):
+        return (None, []) if isinstance(data, dict) and ctx.client_kind(data) == "close_session" else (data, [])
 
 
 # -- exploration: defects no written scenario sends the request for (one per outcome class) ---------------------
@@ -748,15 +801,15 @@ def _wrong_type(data, keys: tuple, wanted: tuple) -> bool:
     return present and value is not None and (not isinstance(value, wanted) or isinstance(value, bool) and bool not in wanted)
 
 
-def _request(conn, data) -> bool:
-    return isinstance(data, dict) and conn.d.client_kind(data) is None and ("user_input" in data or "request_type" in data)
+def _request(ctx, data) -> bool:
+    return isinstance(data, dict) and ctx.client_kind(data) is None and ("user_input" in data or "request_type" in data)
 
 
 @fault("empty_answer_on_bad_temperature", "answers with an empty reply and no error when user_settings.text.temperature "
                                           "is not a number (a nested field of the wrong type)")
 class EmptyAnswerOnBadTemperature(Fault):
-    def incoming(self, conn, data):
-        if _request(conn, data) and _wrong_type(data, ("user_settings", "text", "temperature"), (int, float)):
+    def incoming(self, ctx, data):
+        if _request(ctx, data) and _wrong_type(data, ("user_settings", "text", "temperature"), (int, float)):
             return None, [Out("working", {"request_type": "text"}), Out("text_completed"), Out("tts_not_requested")]
         return data, []
 
@@ -764,16 +817,16 @@ class EmptyAnswerOnBadTemperature(Fault):
 @fault("close_on_bad_request_type", "closes the connection (1000) when request_type is not a string (a top-level field "
                                     "of the wrong type)")
 class CloseOnBadRequestType(Fault):
-    def incoming(self, conn, data):
-        if _request(conn, data) and _wrong_type(data, ("request_type",), (str,)):
+    def incoming(self, ctx, data):
+        if _request(ctx, data) and _wrong_type(data, ("request_type",), (str,)):
             return None, [Close(1000, "")]
         return data, []
 
 
 @fault("silent_on_bad_chat_id", "never answers a request whose user_input.session_id (the chat id) is not a string")
 class SilentOnBadChatId(Fault):
-    def incoming(self, conn, data):
-        if _request(conn, data) and _wrong_type(data, ("user_input", "session_id"), (str,)):
+    def incoming(self, ctx, data):
+        if _request(ctx, data) and _wrong_type(data, ("user_input", "session_id"), (str,)):
             return None, []
         return data, []
 
@@ -784,13 +837,13 @@ class AnswerThenErrorOnBadHistory(Fault):
     def __init__(self):
         self.armed = False
 
-    def incoming(self, conn, data):
-        if _request(conn, data) and _wrong_type(data, ("user_input", "chat_history"), (list,)):
+    def incoming(self, ctx, data):
+        if _request(ctx, data) and _wrong_type(data, ("user_input", "chat_history"), (list,)):
             self.armed = True
             data = {**data, "user_input": {**data["user_input"], "chat_history": []}}
         return data, []
 
-    def outgoing(self, conn, out):
+    def outgoing(self, ctx, out):
         if self.armed and out.kind == "db_operation_executed":
             self.armed = False   # as production did: the error in place of the record, then the flags
             return [Out("error", {"stage": "database", "message": "Failed to save chat history"})]
