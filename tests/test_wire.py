@@ -1,8 +1,9 @@
-"""The receive path only keeps frames; decoding, attribution and schema checks happen once, later.
+"""The wire layer decodes each frame once; the transcript stores, attributes and indexes what it made.
 
-These tests pin the behaviour, never a time: a lazily decoded transcript has exactly the entries
-the old eager recorder made (decode, label, request, schema problems), and every indexed query
-answers what a scan of the entries answers, on random transcripts (fixed seeds).
+These tests pin the behaviour, never a time: the wire's entries are exactly what a plain json.loads
+decoder makes (decode, label, request, schema problems; orjson must never change a value), every
+indexed query answers what a scan of the entries answers, on random transcripts (fixed seeds), and
+the session's caps count what a frame costs to hold.
 """
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ import pytest
 
 from support import rules
 from support.protocol import CHAT_REQUEST, RequestTracker, build_chat_request, is_chat_request, request_fields
-from support.recorder import Flooded, Recorder
+from support.link import Caps, Flooded
 from support.schemas import MessageSchemas, SchemaProblem
-from support.transcript import CLOSED, RAW, RECEIVED, SENT, Transcript
+from support.transcript import CLOSED, RAW, RECEIVED, SENT, Recorder, Transcript
+from support.wire import Wire, held_size
 from support.vocabulary import Dialect, available_dialects
 
 KINDS_WEIGHTED = ["text_chunk"] * 6 + ["audio_chunk"] * 2 + [
@@ -46,7 +48,14 @@ def random_frames(rng: random.Random, dialect: Dialect, n: int) -> list[tuple[st
         if roll < 0.13:
             out.append((RECEIVED, rng.choice(["not json {", b"\x00\x01binary", '{"no": "type"}', "[]",
                                               '{"type": "complete"}', '{"type": "brandNewEvent", "x": 1}',
-                                              "[" * 3000 + "]" * 3000])))
+                                              "[" * 3000 + "]" * 3000, "[" * 1100 + "]" * 1100,
+                                              # where orjson and json could differ: json must decide
+                                              '{"type": "text_chunk", "content": "a", "chunk_index": 18446744073709551617}',
+                                              '{"type": "text_chunk", "content": "\\ud800", "chunk_index": 1}',
+                                              '{"type": "pong", "timestamp": NaN}', '{"type": "pong", "timestamp": 1e400}',
+                                              '{"type": "db_operation_executed", "content": {"user_message_id": '
+                                              '1180591620717411303424, "ai_message_id": 2, "session_id": "c"}}',
+                                              '{"type": "pong", "timestamp": 1.5, "session_id": "s"}'])))
             continue
         kind = rng.choice([k for k in KINDS_WEIGHTED if k in dialect.events])
         fields = {}
@@ -63,9 +72,9 @@ def random_frames(rng: random.Random, dialect: Dialect, n: int) -> list[tuple[st
     return out
 
 
-def eager_entries(dialect: Dialect, frames) -> list[tuple]:
-    """What the recorder made before it became lazy: every frame decoded, labelled, attributed and
-    checked against its schema as it arrived (the code of support/recorder.py before issue 12)."""
+def plain_entries(dialect: Dialect, frames) -> list[tuple]:
+    """What a plain decoder makes: every frame parsed by json.loads, labelled, attributed and checked
+    against its schema (jsonschema alone) as it arrived (the code of support/recorder.py of issue 12)."""
     schemas = MessageSchemas.for_dialect(dialect)
     tracker = RequestTracker()
     out = []
@@ -111,13 +120,13 @@ def as_tuple(e) -> tuple:
             [(str(p), p.required) for p in e.schema_problems])
 
 
-def record_lazily(dialect: Dialect, frames, rng: random.Random | None = None) -> Transcript:
+def record(dialect: Dialect, frames, rng: random.Random | None = None) -> Transcript:
     """Frames fed as the live session feeds them; with rng, queries are asked at random moments in between."""
-    tr = Transcript("lazy")
+    tr = Transcript("recorded")
     recorder = Recorder(tr, dialect)
     for i, (direction, payload) in enumerate(frames):
         if direction == RECEIVED:
-            recorder.arrived(payload, t=i / 10)
+            recorder.received(payload, t=i / 10)
         else:
             recorder.sent(payload, t=i / 10)
         if rng is not None and rng.random() < 0.05:
@@ -127,19 +136,14 @@ def record_lazily(dialect: Dialect, frames, rng: random.Random | None = None) ->
 
 @pytest.mark.parametrize("dialect_name", available_dialects())
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_lazy_decoding_gives_the_entries_eager_decoding_gave(dialect_name, seed):
+def test_the_wire_gives_the_entries_a_plain_json_decoder_gives(dialect_name, seed):
     dialect = Dialect.load(dialect_name)
     rng = random.Random(seed)
     frames = random_frames(rng, dialect, 400)
-    expected = eager_entries(dialect, frames)
-    lazy = record_lazily(dialect, frames, rng)
-    assert [as_tuple(e) for e in lazy.entries] == expected
-    # recorded and decoded one frame at a time (re-checks, tests) gives the same entries too
-    eager_tr = Transcript("eager")
-    recorder = Recorder(eager_tr, dialect)
-    for i, (direction, payload) in enumerate(frames):
-        (recorder.received if direction == RECEIVED else recorder.sent)(payload, t=i / 10)
-    assert eager_tr.entries == lazy.entries
+    recorded = record(dialect, frames, rng)
+    expected = plain_entries(dialect, frames)
+    assert [as_tuple(e) for e in recorded.entries] == expected
+    assert repr([as_tuple(e) for e in recorded.entries]) == repr(expected)   # the same types: 2**70 stays an int
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -147,10 +151,10 @@ def test_indexed_queries_agree_with_scans(seed):
     dialect = Dialect.load("v2" if seed % 2 else "legacy")
     rng = random.Random(100 + seed)
     frames = random_frames(rng, dialect, 300)
-    tr = record_lazily(dialect, frames, rng)
+    tr = record(dialect, frames, rng)
     if seed % 3 == 0:
         Recorder(Transcript(), dialect)   # another recorder does not disturb this transcript
-        tr.append(CLOSED, "closed by backend", t=99.0, fields={"how": "closed by backend", "detail": "x"})
+        Recorder(tr, dialect).closed("closed by backend", "x", t=99.0)
     entries = tr.entries
     received = [e for e in entries if e.direction == RECEIVED]
     assert tr.received() == received
@@ -176,57 +180,64 @@ def test_indexed_queries_agree_with_scans(seed):
     assert len(tr) == len(entries) == len(frames) + bool(closes)
 
 
-def test_the_receive_path_decodes_nothing_and_each_frame_is_decoded_once(v2, monkeypatch):
+def test_a_frame_that_fits_is_never_worded_and_one_that_does_not_is_worded_once(v2, monkeypatch):
     tr = Transcript()
     recorder = Recorder(tr, v2)
-    decoded, checked = [], []
-    decode, problems = recorder.decode, recorder.schemas.problems
-    monkeypatch.setattr(recorder, "decode", lambda *a: decoded.append(a[0]) or decode(*a))
-    tr.set_decoder(recorder.decode)
-    monkeypatch.setattr(recorder.schemas, "problems", lambda *a: checked.append(a[0]) or problems(*a))
+    checked = []
+    problems = recorder.wire.schemas.problems
+    monkeypatch.setattr(recorder.wire.schemas, "problems", lambda *a: checked.append(a[0]) or problems(*a))
     for i in range(50):
-        recorder.arrived(json.dumps(v2.encode("text_chunk", text=f"w{i}", chunk_index=i + 1)), t=i / 100)
-    assert decoded == [] and len(tr) == 50
+        recorder.received(json.dumps(v2.encode("text_chunk", text=f"w{i}", chunk_index=i + 1)), t=i / 100)
+    off = recorder.received('{"type": "text_chunk", "content": 5, "chunk_index": 51}', t=1.0)
     assert tr.first("text_chunk").fields == {"text": "w0", "chunk_index": 1}
-    assert decoded == list(range(1, 51))
-    tr.of_kind("text_chunk"), tr.received(), tr.entries
-    assert len(decoded) == 50 and checked == []          # not decoded again; no schema checked yet
-    rules.check(tr)
-    assert len(checked) == 50                             # the rule read every frame's problems, once
-    rules.check(tr)
-    assert len(checked) == 50
+    assert checked == [] and tr.off_schema() == [off]     # the fast check judged them; nothing worded yet
+    found = rules.check(tr, ["frames_match_schema"])
+    assert checked == ["text_chunk"] and [v.seq for v in found] == [off.seq]
+    rules.check(tr, ["frames_match_schema"])
+    assert checked == ["text_chunk"]                      # worded once
 
 
 def test_stamps_are_the_arrival_stamps_not_the_decoding_time(v2):
     tr = Transcript()
     recorder = Recorder(tr, v2)
-    recorder.arrived('{"type": "pong"}', t=1.25)
-    recorder.arrived('{"type": "pong"}')                 # no stamp given: stamped now, on arrival
+    recorder.received('{"type": "pong"}', t=1.25)
+    recorder.received('{"type": "pong"}')                 # no stamp given: stamped now, on arrival
     stamped = tr.now()
     assert [e.t for e in tr.entries][0] == 1.25 and tr.entries[1].t <= stamped
 
 
-def test_a_sent_request_numbered_before_the_pending_frames_are_decoded(v2):
+def test_requests_are_numbered_as_they_are_sent(v2):
     tr = Transcript()
     recorder = Recorder(tr, v2)
-    recorder.arrived(json.dumps(v2.encode("ready", session_id="s")))
+    recorder.received(json.dumps(v2.encode("ready", session_id="s")))
     first = recorder.sent(json.dumps(build_chat_request(_Settings, "one")))
     second = recorder.sent(json.dumps(build_chat_request(_Settings, "two")))
     assert (first.seq, first.request, second.seq, second.request) == (2, 1, 3, 2)
-    recorder.arrived(json.dumps(v2.encode("working")))
+    recorder.received(json.dumps(v2.encode("working")))
     assert tr.first("working").request == 1 and tr.last_request() == 2 and not tr.request_finished(1)
 
 
-def test_the_cap_still_stops_a_flood_on_the_receive_path(v2):
-    recorder = Recorder(Transcript(), v2, max_frames=3)
+def test_the_caps_stop_a_flood_on_the_receive_path():
+    caps = Caps(max_frames=3, max_bytes=None)
     for _ in range(3):
-        recorder.arrived('{"type": "pong"}')
+        caps.count('{"type": "pong"}')
     with pytest.raises(Flooded):
-        recorder.arrived('{"type": "pong"}')
-    recorder = Recorder(Transcript(), v2, max_bytes=40)
-    recorder.arrived('{"type": "pong"}')
+        caps.count('{"type": "pong"}')
+    caps = Caps(max_frames=None, max_bytes=40)
+    caps.count('{"type": "pong"}')
     with pytest.raises(Flooded):
-        recorder.arrived('{"type": "pong", "pad": "' + "x" * 30 + '"}')
+        caps.count('{"type": "pong", "pad": "' + "x" * 30 + '"}')
+
+
+def test_the_caps_count_what_a_frame_of_tiny_objects_costs_once_parsed():
+    """A frame's characters undercount it: 3 MiB of [{},{},…] is a million dicts once parsed."""
+    tiny = "[" + ",".join(["{}"] * 2**20) + "]"
+    assert held_size(tiny) > 64 * 2**20 > 20 * len(tiny)
+    with pytest.raises(Flooded, match="past the cap"):
+        Caps(max_frames=None, max_bytes=64 * 2**20).count(tiny)
+    text = '{"type": "audio_chunk", "content": "' + "QUJD" * 2**18 + '"}'   # 1 MiB of base64: no parts
+    assert held_size(text) < len(text) + 1000
+    assert held_size(b"\x00" * 10000) == 10000
 
 
 def test_a_reader_thread_and_a_querying_thread_see_one_consistent_transcript(v2):
@@ -237,7 +248,7 @@ def test_a_reader_thread_and_a_querying_thread_see_one_consistent_transcript(v2)
 
     def reader():
         for i, frame in enumerate(frames):
-            recorder.arrived(frame, t=float(i))
+            recorder.received(frame, t=float(i))
             if i == 5000:
                 recorder.sent(json.dumps(build_chat_request(_Settings, "q")), t=float(i))
         done.set()
@@ -267,8 +278,8 @@ def test_the_label_is_the_dialects_label(dialect_name):
     recorder = Recorder(Transcript(), dialect)
     frames = [dialect.encode(kind) for kind in dialect.events]
     frames += [{"type": t} for t in dialect.removed_types] + [{"type": "brandNew"}, {"no": "type"}, [1], {"type": 3}]
-    for i, frame in enumerate(frames, 1):
-        assert recorder.decode(i, 0.0, json.dumps(frame)).label == dialect.label(frame), frame
+    for frame in frames:
+        assert recorder.wire.received(json.dumps(frame), 0.0).label == dialect.label(frame), frame
 
 
 def test_entry_data_is_parsed_again_when_not_kept(v2):
@@ -276,6 +287,6 @@ def test_entry_data_is_parsed_again_when_not_kept(v2):
     recorder = Recorder(tr, v2)
     small = {"type": "text_chunk", "content": "hi", "chunk_index": 1}
     large = {"type": "text_chunk", "content": "x" * 5000, "chunk_index": 2}
-    recorder.arrived(json.dumps(small))
-    recorder.arrived(json.dumps(large))
+    recorder.received(json.dumps(small))
+    recorder.received(json.dumps(large))
     assert [e.data for e in tr.entries] == [small, large]
