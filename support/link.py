@@ -35,7 +35,7 @@ class Caps:
         self.frames += 1
         self.bytes += held_size(message)
         if (self.max_frames and self.frames > self.max_frames) or (self.max_bytes and self.bytes > self.max_bytes):
-            raise Flooded(f"the backend flooded {self.frames} frames ({self.bytes} bytes held), past the cap of "
+            raise Flooded(f"the backend flooded {self.frames} frames ({self.bytes} bytes to hold), past the cap of "
                           f"{self.max_frames} frames or {self.max_bytes} bytes (max_frames, max_transcript_mb)")
 
 
@@ -61,7 +61,9 @@ class Link:
         self.transcript: Transcript = recorder.transcript
         self.ws = None
         self._reader: asyncio.Task | None = None
-        self.changed = asyncio.Event()
+        # Each waiting step's (predicate, future). The reader asks the predicates as each frame lands and
+        # wakes a step only once its answer is there: a task woken per frame would cost more than the frame.
+        self._waiters: list[tuple[Any, asyncio.Future]] = []
 
     def start(self, ws) -> None:
         self.ws = ws
@@ -70,7 +72,26 @@ class Link:
     def record_close(self, how: str, detail: str, code: int | None = None, reason: str = "",
                      status: int | None = None) -> None:
         self.recorder.closed(how, detail, code=code, reason=reason, status=status)
-        self.changed.set()
+        self._wake()
+
+    def _wake(self) -> None:
+        """Resolve the waits whose predicate now holds, or that the end of the connection settles."""
+        if not self._waiters:
+            return
+        transcript, ended = self.transcript, self.transcript.closed() is not None
+        still = []
+        for predicate, future in self._waiters:
+            if future.done():
+                continue
+            try:
+                if ended or predicate(transcript):
+                    future.set_result(None)
+                    continue
+            except Exception as exc:  # noqa: BLE001 - the step's own predicate failed: it gets the error
+                future.set_exception(exc)
+                continue
+            still.append((predicate, future))
+        self._waiters = still
 
     async def _read(self) -> None:
         ws, transcript, caps, wire = self.ws, self.transcript, self.caps, self.recorder.wire
@@ -80,7 +101,8 @@ class Link:
                 t = transcript.now()   # stamped as soon as the frame is read
                 caps.count(message)
                 transcript.add(wire.received(message, t))
-                self.changed.set()
+                if self._waiters:
+                    self._wake()
         except ConnectionClosed as exc:
             how, code, reason, detail = closing(exc, ws)
             self.record_close(how, detail, code=code, reason=reason)
@@ -122,12 +144,15 @@ class Link:
                                   f"({len(self.transcript.received())} frames received so far)"
                                   f"{unknown_names_hint(self.transcript, self.dialect_name)}:\n"
                                   f"{dump(self.transcript)}")   # dump lines are masked
-            self.changed.clear()
+            future = loop.create_future()
+            self._waiters.append((predicate, future))
             try:
-                async with asyncio.timeout(remaining):   # no task per wake-up, unlike wait_for
-                    await self.changed.wait()
+                async with asyncio.timeout(remaining):   # no task per wait, unlike asyncio.wait_for
+                    await future
             except TimeoutError:
                 pass
+            finally:
+                future.cancel()   # a done future is left as it is; the reader drops cancelled ones
 
     async def quiet(self, window: float) -> list:
         start = len(self.transcript)
