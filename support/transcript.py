@@ -9,6 +9,7 @@ threads take snapshots.
 from __future__ import annotations
 
 import time
+from collections import defaultdict
 from bisect import bisect_right
 from operator import attrgetter
 from typing import Any
@@ -34,10 +35,10 @@ class Transcript:
         self._closed: Entry | None = None
         self._received: list[Entry] = []
         self._sent: list[Entry] = []
-        self._by_kind: dict[str, list[Entry]] = {}                 # received only
-        self._by_request: dict[int, list[Entry]] = {}              # received only
-        self._by_kind_request: dict[tuple[str, int], list[Entry]] = {}
-        self._sent_by_kind: dict[str, list[Entry]] = {}
+        self._by_kind: defaultdict[str, list[Entry]] = defaultdict(list)   # received only
+        self._by_request: defaultdict[int, list[Entry]] = defaultdict(list)   # received only
+        self._by_kind_request: defaultdict[tuple[str, int], list[Entry]] = defaultdict(list)
+        self._sent_by_kind: defaultdict[str, list[Entry]] = defaultdict(list)
         self._off_schema: list[Entry] = []                         # received frames the fast check refused
 
     def now(self) -> float:
@@ -61,13 +62,13 @@ class Transcript:
             self._received.append(entry)
             if entry.off_schema:
                 self._off_schema.append(entry)
-            self._by_kind.setdefault(kind, []).append(entry)
+            self._by_kind[kind].append(entry)
             if request is not None:
-                self._by_request.setdefault(request, []).append(entry)
-                self._by_kind_request.setdefault((kind, request), []).append(entry)
+                self._by_request[request].append(entry)
+                self._by_kind_request[kind, request].append(entry)
         elif direction == SENT:
             self._sent.append(entry)
-            self._sent_by_kind.setdefault(kind, []).append(entry)
+            self._sent_by_kind[kind].append(entry)
         self._items.append(entry)
         return entry
 

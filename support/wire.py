@@ -164,8 +164,7 @@ class Wire:
             data = json.loads(message)
             fields = spec.read(data)
         problems = None if self.schemas is None or self.schemas.fits(kind, data) else self._word_problems
-        return Entry(0, t, RECEIVED, kind, raw=message, data=_UNSET, fields=fields, label=spec.wire_name,
-                     schema_problems=problems)
+        return Entry(0, t, RECEIVED, kind, message, _UNSET, None, fields, spec.wire_name, None, problems)
 
     def _word_problems(self, entry: Entry) -> list[SchemaProblem]:
         """Why a frame the fast check refused breaks its schema (worded only when a rule reads it)."""
