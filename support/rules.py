@@ -65,17 +65,9 @@ class Check:
     def __init__(self, transcript: Transcript, final: bool = True):
         self.transcript = transcript
         self.final = final
-        self._requests: list[tuple[Entry, list[Entry]]] | None = None
 
     def violation(self, rule: str, entry: Entry | None, message: str, severity: str = VIOLATION) -> Violation:
         return Violation(rule, entry.seq if entry else None, mask(message), None, severity, self.transcript)
-
-    def requests(self) -> list[tuple[Entry, list[Entry]]]:
-        """Each chat request with its events (gathered once per check, shared by every rule)."""
-        if self._requests is None:
-            tr = self.transcript
-            self._requests = [(req, tr.events_of_request(req.request)) for req in tr.requests()]
-        return self._requests
 
 
 Rule = Callable[[Check], list[Violation]]
@@ -148,7 +140,7 @@ def not_flooded(c: Check) -> list[Violation]:
 @rule("server frames are JSON objects with a type (§4)")
 def frames_are_json(c: Check) -> list[Violation]:
     return [c.violation("frames_are_json", e, f"malformed frame from the server: {e.parse_error or 'no type field'}")
-            for e in c.transcript.received() if e.kind == "malformed"]
+            for e in c.transcript.of_kind("malformed")]
 
 
 @rule("every frame has the fields a client relies on (§11); other schema deviations are notices")
@@ -168,7 +160,7 @@ def frames_match_schema(c: Check) -> list[Violation]:
 @rule("an event type the suite does not know is reported (§4)")
 def known_events(c: Check) -> list[Violation]:
     return _folded(c, "known_events", [(e, f"unknown event type {clip(repr(e.label), 120)}")
-                                       for e in c.transcript.received() if e.kind == "unknown"])
+                                       for e in c.transcript.of_kind("unknown")])
 
 
 @rule("every error answers something a step provoked; any other error fails with its text (§9)")
@@ -183,18 +175,17 @@ def errors_expected(c: Check) -> list[Violation]:
 @rule("the removed events fullProcessComplete, complete, streamingComplete never appear (§4)")
 def removed_events_absent(c: Check) -> list[Violation]:
     return [c.violation("removed_events_absent", e, f"removed event {e.label!r} was sent")
-            for e in c.transcript.received() if e.kind == "removed"]
+            for e in c.transcript.of_kind("removed")]
 
 
 @rule("working comes before every content event of its request (§4)")
 def working_before_content(c: Check) -> list[Violation]:
-    out = []
-    for e in c.transcript.received():
-        if e.kind in CONTENT_KINDS and e.request is None:
-            out.append(c.violation("working_before_content", e, f"{e.label} arrived while no request was running"))
-    for req, events in c.requests():
-        working = _first(events, "working")
-        first_content = _first(events, *CONTENT_KINDS)
+    tr = c.transcript
+    out = [c.violation("working_before_content", e, f"{e.label} arrived while no request was running")
+           for e in tr.unattributed() if e.kind in CONTENT_KINDS]
+    for req in tr.requests():
+        working = tr.first("working", request=req.request)
+        first_content = tr.first(*CONTENT_KINDS, request=req.request)
         if first_content and (working is None or working.seq > first_content.seq):
             where = f"working came later, at #{working.seq}" if working else "no working at all"
             out.append(c.violation("working_before_content", first_content,
@@ -205,10 +196,11 @@ def working_before_content(c: Check) -> list[Violation]:
 @rule("chunk_index starts at 1 for each request and rises by exactly 1 (§4)")
 def chunk_index_sequence(c: Check) -> list[Violation]:
     out = []
-    for req, events in c.requests():
+    tr = c.transcript
+    for req in tr.requests():
         expected = 1
-        for e in events:
-            if e.kind not in ("text_chunk", "thinking_chunk") or "chunk_index" not in e.fields:
+        for e in tr.of_kind("text_chunk", "thinking_chunk", request=req.request):
+            if "chunk_index" not in e.fields:
                 continue
             got = e.fields["chunk_index"]
             if got != expected:
@@ -224,11 +216,13 @@ def chunk_index_sequence(c: Check) -> list[Violation]:
 @rule("the text chunks joined equal full_response when textGenerationCompleted is sent (§4)")
 def text_matches_full_response(c: Check) -> list[Violation]:
     out = []
-    for req, events in c.requests():
-        done = _first(events, "text_generation_completed")
+    tr = c.transcript
+    for req in tr.requests():
+        done = tr.first("text_generation_completed", request=req.request)
         if done is None or "full_response" not in done.fields:
             continue
-        joined = "".join(str(e.fields.get("text", "")) for e in events if e.kind == "text_chunk" and e.seq < done.seq)
+        joined = "".join(str(e.fields.get("text", "")) for e in tr.of_kind("text_chunk", request=req.request)
+                         if e.seq < done.seq)
         if joined != done.fields["full_response"]:
             out.append(c.violation("text_matches_full_response", done,
                                    f"request {req.request}: chunks joined = {joined[:80]!r} but full_response = "
@@ -239,16 +233,18 @@ def text_matches_full_response(c: Check) -> list[Violation]:
 @rule("each request gets exactly one text flag and exactly one speech flag (§4 dual completion)")
 def one_completion_flag_each(c: Check) -> list[Violation]:
     out = []
-    for req, events in c.requests():
-        if _first(events, "working") is None:
+    tr = c.transcript
+    for req in tr.requests():
+        if tr.first("working", request=req.request) is None:
             continue   # refused before any work: no completion owed
         for family, kinds in (("text", TEXT_FLAGS), ("speech", SPEECH_FLAGS)):
-            flags = [e for e in events if e.kind in kinds]
+            flags = tr.of_kind(*kinds, request=req.request)
             if len(flags) > 1:
                 out.append(c.violation("one_completion_flag_each", flags[1],
                                        f"request {req.request}: a second {family} completion flag "
                                        f"({flags[1].label}; the first was #{flags[0].seq})"))
             elif not flags and c.final:
+                events = tr.events_of_request(req.request)
                 last = events[-1] if events else req
                 out.append(c.violation("one_completion_flag_each", last,
                                        f"request {req.request}: no {family} completion flag "
@@ -259,9 +255,10 @@ def one_completion_flag_each(c: Check) -> list[Violation]:
 @rule("no text_chunk after text_completed (§4)")
 def no_text_after_text_completed(c: Check) -> list[Violation]:
     out = []
-    for req, events in c.requests():
-        done = _first(events, "text_completed")
-        late = done and next((e for e in events if e.kind == "text_chunk" and e.seq > done.seq), None)
+    tr = c.transcript
+    for req in tr.requests():
+        done = tr.first("text_completed", request=req.request)
+        late = done and tr.first("text_chunk", after=done.seq, request=req.request)
         if late:
             out.append(c.violation("no_text_after_text_completed", late,
                                    f"request {req.request}: text_chunk at {_t(late)} after text_completed at {_t(done)}"))
@@ -273,9 +270,10 @@ def no_text_after_text_completed(c: Check) -> list[Violation]:
 @rule("tts_started comes before the first audio_chunk (§5)")
 def tts_started_before_audio(c: Check) -> list[Violation]:
     out = []
-    for req, events in c.requests():
-        audio = _first(events, "audio_chunk")
-        started = _first(events, "tts_started")
+    tr = c.transcript
+    for req in tr.requests():
+        audio = tr.first("audio_chunk", request=req.request)
+        started = tr.first("tts_started", request=req.request)
         if audio and (started is None or started.seq > audio.seq):
             out.append(c.violation("tts_started_before_audio", audio,
                                    f"request {req.request}: audio before tts_started"
@@ -310,9 +308,10 @@ def audio_is_base64(c: Check) -> list[Violation]:
 @rule("the first text_chunk comes before tts_completed (§5)")
 def text_before_tts_completed(c: Check) -> list[Violation]:
     out = []
-    for req, events in c.requests():
-        done = _first(events, "tts_completed")
-        text = _first(events, "text_chunk")
+    tr = c.transcript
+    for req in tr.requests():
+        done = tr.first("tts_completed", request=req.request)
+        text = tr.first("text_chunk", request=req.request)
         if done and text and text.seq > done.seq:
             out.append(c.violation("text_before_tts_completed", text,
                                    f"request {req.request}: first text_chunk at {_t(text)} after tts_completed at {_t(done)}"))
@@ -322,10 +321,11 @@ def text_before_tts_completed(c: Check) -> list[Violation]:
 @rule("no tts_not_requested when speech was asked for (§5)")
 def speech_not_refused(c: Check) -> list[Violation]:
     out = []
-    for req, events in c.requests():
-        if not req.fields.get("speech") or _first(events, "cancelled"):
+    tr = c.transcript
+    for req in tr.requests():
+        if not req.fields.get("speech") or tr.first("cancelled", request=req.request):
             continue   # a cancelled request may close speech either way
-        refused = _first(events, "tts_not_requested")
+        refused = tr.first("tts_not_requested", request=req.request)
         if refused:
             out.append(c.violation("speech_not_refused", refused,
                                    f"request {req.request} asked for speech (tts_auto_execute) but got tts_not_requested"))
@@ -335,9 +335,10 @@ def speech_not_refused(c: Check) -> list[Violation]:
 @rule("a tts_error is always followed by tts_completed (§5)")
 def tts_error_then_completed(c: Check) -> list[Violation]:
     out = []
-    for req, events in c.requests():
-        for err in (e for e in events if e.kind == "tts_error"):
-            if c.final and not any(e.kind == "tts_completed" and e.seq > err.seq for e in events):
+    tr = c.transcript
+    for req in tr.requests():
+        for err in tr.of_kind("tts_error", request=req.request):
+            if c.final and not tr.first("tts_completed", after=err.seq, request=req.request):
                 out.append(c.violation("tts_error_then_completed", err,
                                        f"request {req.request}: tts_error with no tts_completed after it"))
                 break
@@ -347,9 +348,10 @@ def tts_error_then_completed(c: Check) -> list[Violation]:
 @rule("tts_file_uploaded comes after tts_completed (§5)")
 def upload_after_tts_completed(c: Check) -> list[Violation]:
     out = []
-    for req, events in c.requests():
-        upload = _first(events, "tts_file_uploaded")
-        done = _first(events, "tts_completed")
+    tr = c.transcript
+    for req in tr.requests():
+        upload = tr.first("tts_file_uploaded", request=req.request)
+        done = tr.first("tts_completed", request=req.request)
         if upload and (done is None or done.seq > upload.seq):
             out.append(c.violation("upload_after_tts_completed", upload,
                                    f"request {req.request}: tts_file_uploaded before tts_completed"))
@@ -359,11 +361,12 @@ def upload_after_tts_completed(c: Check) -> list[Violation]:
 @rule("audio_chunk_count, when present, equals the number of audio_chunk events (§5)")
 def audio_chunk_count_matches(c: Check) -> list[Violation]:
     out = []
-    for req, events in c.requests():
-        summary = _first(events, "tts_generation_completed")
+    tr = c.transcript
+    for req in tr.requests():
+        summary = tr.first("tts_generation_completed", request=req.request)
         if summary is None or "audio_chunk_count" not in summary.fields:
             continue
-        counted = sum(1 for e in events if e.kind == "audio_chunk")
+        counted = len(tr.of_kind("audio_chunk", request=req.request))
         if summary.fields["audio_chunk_count"] != counted:
             out.append(c.violation("audio_chunk_count_matches", summary,
                                    f"request {req.request}: audio_chunk_count says {summary.fields['audio_chunk_count']}, "
@@ -410,9 +413,10 @@ def tool_result_after_call(c: Check) -> list[Violation]:
 @rule("tool events come after working and before text_completed of their request (§6)")
 def tool_events_within_request(c: Check) -> list[Violation]:
     out = []
-    for req, events in c.requests():
-        done = _first(events, "text_completed")
-        late = done and next((e for e in events if e.kind in ("tool_start", "tool_result") and e.seq > done.seq), None)
+    tr = c.transcript
+    for req in tr.requests():
+        done = tr.first("text_completed", request=req.request)
+        late = done and tr.first("tool_start", "tool_result", after=done.seq, request=req.request)
         if late:
             out.append(c.violation("tool_events_within_request", late,
                                    f"request {req.request}: {late.label} after text_completed (#{done.seq})"))
@@ -437,13 +441,12 @@ SPEECH_RECORD = ("message_id",)   # what a speech-only request's record names: t
       "session_id, before text_completed; after a speech-only request the message_id it read aloud (§7)")
 def db_record_well_formed(c: Check) -> list[Violation]:
     out = []
-    for req, events in c.requests():
-        done = _first(events, "text_completed")
+    tr = c.transcript
+    for req in tr.requests():
+        done = tr.first("text_completed", request=req.request)
         speech_only = req.fields.get("request_type") == "tts"
         wanted = SPEECH_RECORD if speech_only else CHAT_RECORD
-        for e in events:
-            if e.kind != "db_operation_executed":
-                continue
+        for e in tr.of_kind("db_operation_executed", request=req.request):
             record = e.fields.get("record")
             missing = [k for k in wanted if not isinstance(record, dict) or k not in record]
             if speech_only and missing and isinstance(record, dict) and all(k in record for k in CHAT_RECORD):
@@ -463,8 +466,9 @@ def db_record_well_formed(c: Check) -> list[Violation]:
 @rule("after cancelled, no text or audio of that request (§8)")
 def nothing_after_cancelled(c: Check) -> list[Violation]:
     out = []
-    for req, events in c.requests():
-        cancelled = _first(events, "cancelled")
+    tr = c.transcript
+    for req in tr.requests():
+        cancelled = tr.first("cancelled", request=req.request)
         # Chunks after cancelled count whether they still belong to the request or stray after it.
         late = cancelled and next((e for e in c.transcript.of_kind("text_chunk", "audio_chunk", after=cancelled.seq)
                                    if e.request in (req.request, None)), None)
@@ -479,9 +483,10 @@ def nothing_after_cancelled(c: Check) -> list[Violation]:
 @rule("nothing is stored for a cancelled request (§8)")
 def cancelled_not_stored(c: Check) -> list[Violation]:
     out = []
-    for req, events in c.requests():
-        if _first(events, "cancelled"):
-            stored = _first(events, "db_operation_executed")
+    tr = c.transcript
+    for req in tr.requests():
+        if tr.first("cancelled", request=req.request):
+            stored = tr.first("db_operation_executed", request=req.request)
             if stored:
                 out.append(c.violation("cancelled_not_stored", stored,
                                        f"request {req.request} was cancelled but db_operation_executed was sent"))

@@ -40,6 +40,7 @@ class Transcript:
         self._by_kind_request: defaultdict[tuple[str, int], list[Entry]] = defaultdict(list)
         self._sent_by_kind: defaultdict[str, list[Entry]] = defaultdict(list)
         self._off_schema: list[Entry] = []                         # received frames the fast check refused
+        self._unattributed: list[Entry] = []                       # received frames of no request
 
     def now(self) -> float:
         return time.monotonic() - self.t0
@@ -66,6 +67,8 @@ class Transcript:
             if request is not None:
                 self._by_request[request].append(entry)
                 self._by_kind_request[kind, request].append(entry)
+            else:
+                self._unattributed.append(entry)
         elif direction == SENT:
             self._sent.append(entry)
             self._sent_by_kind[kind].append(entry)
@@ -95,6 +98,10 @@ class Transcript:
 
     def received(self) -> list[Entry]:
         return self._received[:]
+
+    def unattributed(self) -> list[Entry]:
+        """Received frames that belong to no request (the handshake, pongs, strays), in order."""
+        return self._unattributed[:]
 
     def off_schema(self) -> list[Entry]:
         """Received frames off their schema, in order (most frames fit: rules look at these alone)."""
