@@ -7,7 +7,9 @@ the transcript keeps the rule. protocol.md section numbers are given with each r
 from __future__ import annotations
 
 import binascii
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Callable, Iterable
 
 from support.protocol import CHAT_MODE, CONTENT_KINDS, REFUSAL_CLOSE_CODES, REFUSAL_STATUSES, SPEECH_FLAGS, TEXT_FLAGS
@@ -70,6 +72,7 @@ class Check:
         return Violation(rule, entry.seq if entry else None, mask(message), None, severity, self.transcript)
 
 
+_SEQ = attrgetter("seq")
 Rule = Callable[[Check], list[Violation]]
 RULES: dict[str, Rule] = {}
 DESCRIPTIONS: dict[str, str] = {}
@@ -86,12 +89,34 @@ def rule(description: str, opt_in: bool = False):
     return register
 
 
-def _t(e: Entry) -> str:
-    return f"t={e.t:.3f} s"
+def _each_request(c: Check, judge) -> list[Violation]:
+    """judge(c, tr, req, n) yields the violations of request n (req: its sent entry), request after request."""
+    tr = c.transcript
+    return [v for req in tr.requests() for v in judge(c, tr, req, req.request)]
+
+
+def request_rule(description: str):
+    """A rule judged request by request (see _each_request): the loop over requests lives there once."""
+    def register(judge):
+        def whole(c: Check) -> list[Violation]:
+            return _each_request(c, judge)
+        whole.__name__, whole.__doc__ = judge.__name__, judge.__doc__
+        return rule(description)(whole)
+    return register
 
 
 def _first(events: Iterable[Entry], *kinds: str) -> Entry | None:
     return next((e for e in events if e.kind in kinds), None)
+
+
+def _after(entries: list[Entry], seq: int) -> Entry | None:
+    """The first of these entries (in order) after seq."""
+    i = bisect_right(entries, seq, key=_SEQ)
+    return entries[i] if i < len(entries) else None
+
+
+def _t(e: Entry) -> str:
+    return f"t={e.t:.3f} s"
 
 
 def _folded(c: Check, rule_name: str, found: list[tuple[Entry, str]]) -> list[Violation]:
@@ -104,13 +129,31 @@ def _folded(c: Check, rule_name: str, found: list[tuple[Entry, str]]) -> list[Vi
             for message, entries in groups.items()]
 
 
+def _comes_first(c: Check, rule_name: str, tr: Transcript, n: int, earlier: tuple[str, ...], later: tuple[str, ...],
+                 say):
+    """The first `later` event of request n comes after the first `earlier` one, which must have come;
+    say(earlier or None, later) words a violation, found at `later`."""
+    then = tr.first(*later, request=n)
+    first = tr.first(*earlier, request=n)
+    if then and (first is None or first.seq > then.seq):
+        yield c.violation(rule_name, then, f"request {n}: {say(first, then)}")
+
+
+def _nothing_after(c: Check, rule_name: str, tr: Transcript, n: int, mark: str, late: tuple[str, ...], say):
+    """No `late` event of request n follows its first `mark`; say(mark, late) words the first that does."""
+    done = tr.first(mark, request=n)
+    found = done and tr.first(*late, after=done.seq, request=n)
+    if found:
+        yield c.violation(rule_name, found, f"request {n}: {say(done, found)}")
+
+
 # -- connection (section 1) ---------------------------------------------------
 
 @rule("websocket_ready comes before anything else (§1)")
 def ready_first(c: Check) -> list[Violation]:
-    received = c.transcript.received()
-    if received and received[0].kind != "ready":
-        return [c.violation("ready_first", received[0], f"the first event is {received[0].label or received[0].kind}, "
+    first = c.transcript.first_received()
+    if first is not None and first.kind != "ready":
+        return [c.violation("ready_first", first, f"the first event is {first.label or first.kind}, "
                             "expected websocket_ready")]
     return []
 
@@ -180,105 +223,70 @@ def removed_events_absent(c: Check) -> list[Violation]:
 
 @rule("working comes before every content event of its request (§4)")
 def working_before_content(c: Check) -> list[Violation]:
-    tr = c.transcript
-    out = [c.violation("working_before_content", e, f"{e.label} arrived while no request was running")
-           for e in tr.unattributed() if e.kind in CONTENT_KINDS]
-    for req in tr.requests():
-        working = tr.first("working", request=req.request)
-        first_content = tr.first(*CONTENT_KINDS, request=req.request)
-        if first_content and (working is None or working.seq > first_content.seq):
-            where = f"working came later, at #{working.seq}" if working else "no working at all"
-            out.append(c.violation("working_before_content", first_content,
-                                   f"request {req.request}: {first_content.label} before working ({where})"))
-    return out
+    strays = [c.violation("working_before_content", e, f"{e.label} arrived while no request was running")
+              for e in c.transcript.unattributed() if e.kind in CONTENT_KINDS]
+    return strays + _each_request(c, _working_first)
 
 
-@rule("chunk_index starts at 1 for each request and rises by exactly 1 (§4)")
-def chunk_index_sequence(c: Check) -> list[Violation]:
-    out = []
-    tr = c.transcript
-    for req in tr.requests():
-        expected = 1
-        for e in tr.of_kind("text_chunk", "thinking_chunk", request=req.request):
-            if "chunk_index" not in e.fields:
-                continue
-            got = e.fields["chunk_index"]
-            if got != expected:
-                what = ("does not start at 1" if expected == 1 else
-                        "a repeated chunk" if isinstance(got, int) and got < expected else "a gap")
-                out.append(c.violation("chunk_index_sequence", e,
-                                       f"request {req.request}: chunk_index {got!r}, expected {expected} ({what})"))
-                break
-            expected += 1
-    return out
+def _working_first(c: Check, tr: Transcript, req: Entry, n: int):
+    yield from _comes_first(c, "working_before_content", tr, n, ("working",), tuple(CONTENT_KINDS), lambda working, content: (
+        f"{content.label} before working (" + (f"working came later, at #{working.seq}" if working else "no working at all")
+        + ")"))
 
 
-@rule("the text chunks joined equal full_response when textGenerationCompleted is sent (§4)")
-def text_matches_full_response(c: Check) -> list[Violation]:
-    out = []
-    tr = c.transcript
-    for req in tr.requests():
-        done = tr.first("text_generation_completed", request=req.request)
-        if done is None or "full_response" not in done.fields:
+@request_rule("chunk_index starts at 1 for each request and rises by exactly 1 (§4)")
+def chunk_index_sequence(c: Check, tr: Transcript, req: Entry, n: int):
+    expected = 1
+    for e in tr.of_kind("text_chunk", "thinking_chunk", request=n):
+        if "chunk_index" not in e.fields:
             continue
-        joined = "".join(str(e.fields.get("text", "")) for e in tr.of_kind("text_chunk", request=req.request)
-                         if e.seq < done.seq)
-        if joined != done.fields["full_response"]:
-            out.append(c.violation("text_matches_full_response", done,
-                                   f"request {req.request}: chunks joined = {joined[:80]!r} but full_response = "
-                                   f"{str(done.fields['full_response'])[:80]!r}"))
-    return out
+        got = e.fields["chunk_index"]
+        if got != expected:
+            what = ("does not start at 1" if expected == 1 else
+                    "a repeated chunk" if isinstance(got, int) and got < expected else "a gap")
+            yield c.violation("chunk_index_sequence", e, f"request {n}: chunk_index {got!r}, expected {expected} ({what})")
+            return
+        expected += 1
 
 
-@rule("each request gets exactly one text flag and exactly one speech flag (§4 dual completion)")
-def one_completion_flag_each(c: Check) -> list[Violation]:
-    out = []
-    tr = c.transcript
-    for req in tr.requests():
-        if tr.first("working", request=req.request) is None:
-            continue   # refused before any work: no completion owed
-        for family, kinds in (("text", TEXT_FLAGS), ("speech", SPEECH_FLAGS)):
-            flags = tr.of_kind(*kinds, request=req.request)
-            if len(flags) > 1:
-                out.append(c.violation("one_completion_flag_each", flags[1],
-                                       f"request {req.request}: a second {family} completion flag "
-                                       f"({flags[1].label}; the first was #{flags[0].seq})"))
-            elif not flags and c.final:
-                events = tr.events_of_request(req.request)
-                last = events[-1] if events else req
-                out.append(c.violation("one_completion_flag_each", last,
-                                       f"request {req.request}: no {family} completion flag "
-                                       f"({' or '.join(kinds)}) ever arrived"))
-    return out
+@request_rule("the text chunks joined equal full_response when textGenerationCompleted is sent (§4)")
+def text_matches_full_response(c: Check, tr: Transcript, req: Entry, n: int):
+    done = tr.first("text_generation_completed", request=n)
+    if done is None or "full_response" not in done.fields:
+        return
+    joined = "".join(str(e.fields.get("text", "")) for e in tr.of_kind("text_chunk", request=n) if e.seq < done.seq)
+    if joined != done.fields["full_response"]:
+        yield c.violation("text_matches_full_response", done, f"request {n}: chunks joined = {joined[:80]!r} but "
+                          f"full_response = {str(done.fields['full_response'])[:80]!r}")
 
 
-@rule("no text_chunk after text_completed (§4)")
-def no_text_after_text_completed(c: Check) -> list[Violation]:
-    out = []
-    tr = c.transcript
-    for req in tr.requests():
-        done = tr.first("text_completed", request=req.request)
-        late = done and tr.first("text_chunk", after=done.seq, request=req.request)
-        if late:
-            out.append(c.violation("no_text_after_text_completed", late,
-                                   f"request {req.request}: text_chunk at {_t(late)} after text_completed at {_t(done)}"))
-    return out
+@request_rule("each request gets exactly one text flag and exactly one speech flag (§4 dual completion)")
+def one_completion_flag_each(c: Check, tr: Transcript, req: Entry, n: int):
+    if tr.first("working", request=n) is None:
+        return   # refused before any work: no completion owed
+    for family, kinds in (("text", TEXT_FLAGS), ("speech", SPEECH_FLAGS)):
+        flags = tr.of_kind(*kinds, request=n)
+        if len(flags) > 1:
+            yield c.violation("one_completion_flag_each", flags[1], f"request {n}: a second {family} completion flag "
+                              f"({flags[1].label}; the first was #{flags[0].seq})")
+        elif not flags and c.final:
+            events = tr.events_of_request(n)
+            yield c.violation("one_completion_flag_each", events[-1] if events else req,
+                              f"request {n}: no {family} completion flag ({' or '.join(kinds)}) ever arrived")
+
+
+@request_rule("no text_chunk after text_completed (§4)")
+def no_text_after_text_completed(c: Check, tr: Transcript, req: Entry, n: int):
+    yield from _nothing_after(c, "no_text_after_text_completed", tr, n, "text_completed", ("text_chunk",),
+                              lambda done, late: f"text_chunk at {_t(late)} after text_completed at {_t(done)}")
 
 
 # -- speech (section 5) -------------------------------------------------------
 
-@rule("tts_started comes before the first audio_chunk (§5)")
-def tts_started_before_audio(c: Check) -> list[Violation]:
-    out = []
-    tr = c.transcript
-    for req in tr.requests():
-        audio = tr.first("audio_chunk", request=req.request)
-        started = tr.first("tts_started", request=req.request)
-        if audio and (started is None or started.seq > audio.seq):
-            out.append(c.violation("tts_started_before_audio", audio,
-                                   f"request {req.request}: audio before tts_started"
-                                   + (f" (tts_started came at #{started.seq})" if started else " (no tts_started)")))
-    return out
+@request_rule("tts_started comes before the first audio_chunk (§5)")
+def tts_started_before_audio(c: Check, tr: Transcript, req: Entry, n: int):
+    yield from _comes_first(c, "tts_started_before_audio", tr, n, ("tts_started",), ("audio_chunk",), lambda started, audio: (
+        "audio before tts_started" + (f" (tts_started came at #{started.seq})" if started else " (no tts_started)")))
 
 
 def decode_audio(value) -> bytes:
@@ -305,73 +313,48 @@ def audio_is_base64(c: Check) -> list[Violation]:
     return out
 
 
-@rule("the first text_chunk comes before tts_completed (§5)")
-def text_before_tts_completed(c: Check) -> list[Violation]:
-    out = []
-    tr = c.transcript
-    for req in tr.requests():
-        done = tr.first("tts_completed", request=req.request)
-        text = tr.first("text_chunk", request=req.request)
-        if done and text and text.seq > done.seq:
-            out.append(c.violation("text_before_tts_completed", text,
-                                   f"request {req.request}: first text_chunk at {_t(text)} after tts_completed at {_t(done)}"))
-    return out
+@request_rule("the first text_chunk comes before tts_completed (§5)")
+def text_before_tts_completed(c: Check, tr: Transcript, req: Entry, n: int):
+    done = tr.first("tts_completed", request=n)
+    text = done and tr.first("text_chunk", request=n)
+    if text and text.seq > done.seq:
+        yield c.violation("text_before_tts_completed", text,
+                          f"request {n}: first text_chunk at {_t(text)} after tts_completed at {_t(done)}")
 
 
-@rule("no tts_not_requested when speech was asked for (§5)")
-def speech_not_refused(c: Check) -> list[Violation]:
-    out = []
-    tr = c.transcript
-    for req in tr.requests():
-        if not req.fields.get("speech") or tr.first("cancelled", request=req.request):
-            continue   # a cancelled request may close speech either way
-        refused = tr.first("tts_not_requested", request=req.request)
-        if refused:
-            out.append(c.violation("speech_not_refused", refused,
-                                   f"request {req.request} asked for speech (tts_auto_execute) but got tts_not_requested"))
-    return out
+@request_rule("no tts_not_requested when speech was asked for (§5)")
+def speech_not_refused(c: Check, tr: Transcript, req: Entry, n: int):
+    if not req.fields.get("speech") or tr.first("cancelled", request=n):
+        return   # a cancelled request may close speech either way
+    refused = tr.first("tts_not_requested", request=n)
+    if refused:
+        yield c.violation("speech_not_refused", refused,
+                          f"request {n} asked for speech (tts_auto_execute) but got tts_not_requested")
 
 
-@rule("a tts_error is always followed by tts_completed (§5)")
-def tts_error_then_completed(c: Check) -> list[Violation]:
-    out = []
-    tr = c.transcript
-    for req in tr.requests():
-        for err in tr.of_kind("tts_error", request=req.request):
-            if c.final and not tr.first("tts_completed", after=err.seq, request=req.request):
-                out.append(c.violation("tts_error_then_completed", err,
-                                       f"request {req.request}: tts_error with no tts_completed after it"))
-                break
-    return out
+@request_rule("a tts_error is always followed by tts_completed (§5)")
+def tts_error_then_completed(c: Check, tr: Transcript, req: Entry, n: int):
+    for err in tr.of_kind("tts_error", request=n):
+        if c.final and not tr.first("tts_completed", after=err.seq, request=n):
+            yield c.violation("tts_error_then_completed", err, f"request {n}: tts_error with no tts_completed after it")
+            return
 
 
-@rule("tts_file_uploaded comes after tts_completed (§5)")
-def upload_after_tts_completed(c: Check) -> list[Violation]:
-    out = []
-    tr = c.transcript
-    for req in tr.requests():
-        upload = tr.first("tts_file_uploaded", request=req.request)
-        done = tr.first("tts_completed", request=req.request)
-        if upload and (done is None or done.seq > upload.seq):
-            out.append(c.violation("upload_after_tts_completed", upload,
-                                   f"request {req.request}: tts_file_uploaded before tts_completed"))
-    return out
+@request_rule("tts_file_uploaded comes after tts_completed (§5)")
+def upload_after_tts_completed(c: Check, tr: Transcript, req: Entry, n: int):
+    yield from _comes_first(c, "upload_after_tts_completed", tr, n, ("tts_completed",), ("tts_file_uploaded",),
+                            lambda done, upload: "tts_file_uploaded before tts_completed")
 
 
-@rule("audio_chunk_count, when present, equals the number of audio_chunk events (§5)")
-def audio_chunk_count_matches(c: Check) -> list[Violation]:
-    out = []
-    tr = c.transcript
-    for req in tr.requests():
-        summary = tr.first("tts_generation_completed", request=req.request)
-        if summary is None or "audio_chunk_count" not in summary.fields:
-            continue
-        counted = len(tr.of_kind("audio_chunk", request=req.request))
-        if summary.fields["audio_chunk_count"] != counted:
-            out.append(c.violation("audio_chunk_count_matches", summary,
-                                   f"request {req.request}: audio_chunk_count says {summary.fields['audio_chunk_count']}, "
-                                   f"{counted} audio_chunk events arrived"))
-    return out
+@request_rule("audio_chunk_count, when present, equals the number of audio_chunk events (§5)")
+def audio_chunk_count_matches(c: Check, tr: Transcript, req: Entry, n: int):
+    summary = tr.first("tts_generation_completed", request=n)
+    if summary is None or "audio_chunk_count" not in summary.fields:
+        return
+    counted = len(tr.of_kind("audio_chunk", request=n))
+    if summary.fields["audio_chunk_count"] != counted:
+        yield c.violation("audio_chunk_count_matches", summary, f"request {n}: audio_chunk_count says "
+                          f"{summary.fields['audio_chunk_count']}, {counted} audio_chunk events arrived")
 
 
 # -- tools (section 6) ----------------------------------------------------------
@@ -390,37 +373,28 @@ def tool_start_has_name(c: Check) -> list[Violation]:
 @rule("a tool_result follows the tool_start with its call_id, and each call gets at most one result (§6)")
 def tool_result_after_call(c: Check) -> list[Violation]:
     out = []
-    started: dict = {}
+    starts: dict = {}   # call key -> its tool_starts, in order
+    for e in c.transcript.of_kind("tool_start"):
+        starts.setdefault(_call_key(e), []).append(e)
     answered: dict = {}
-    for e in c.transcript.received():
-        if e.kind == "tool_start":
-            started.setdefault(_call_key(e), e)
-        elif e.kind == "tool_result":
-            key = _call_key(e)
-            if key not in started:
-                later = next((s for s in c.transcript.of_kind("tool_start", after=e.seq) if _call_key(s) == key), None)
-                why = f"its tool_start came later, at #{later.seq}" if later else "no tool_start with that id at all"
-                out.append(c.violation("tool_result_after_call", e,
-                                       f"tool_result for {key[0]} {key[1]!r} before its call ({why})"))
-            elif key in answered:
-                out.append(c.violation("tool_result_after_call", e,
-                                       f"a second tool_result for {key[0]} {key[1]!r} (the first was #{answered[key].seq})"))
-            else:
-                answered[key] = e
+    for e in c.transcript.of_kind("tool_result"):
+        key = _call_key(e)
+        first = starts.get(key, [None])[0]
+        if first is None or first.seq > e.seq:
+            why = f"its tool_start came later, at #{first.seq}" if first else "no tool_start with that id at all"
+            out.append(c.violation("tool_result_after_call", e, f"tool_result for {key[0]} {key[1]!r} before its call ({why})"))
+        elif key in answered:
+            out.append(c.violation("tool_result_after_call", e,
+                                   f"a second tool_result for {key[0]} {key[1]!r} (the first was #{answered[key].seq})"))
+        else:
+            answered[key] = e
     return out
 
 
-@rule("tool events come after working and before text_completed of their request (§6)")
-def tool_events_within_request(c: Check) -> list[Violation]:
-    out = []
-    tr = c.transcript
-    for req in tr.requests():
-        done = tr.first("text_completed", request=req.request)
-        late = done and tr.first("tool_start", "tool_result", after=done.seq, request=req.request)
-        if late:
-            out.append(c.violation("tool_events_within_request", late,
-                                   f"request {req.request}: {late.label} after text_completed (#{done.seq})"))
-    return out
+@request_rule("tool events come after working and before text_completed of their request (§6)")
+def tool_events_within_request(c: Check, tr: Transcript, req: Entry, n: int):
+    yield from _nothing_after(c, "tool_events_within_request", tr, n, "text_completed", ("tool_start", "tool_result"),
+                              lambda done, late: f"{late.label} after text_completed (#{done.seq})")
 
 
 @rule("every tool call gets its result (§6; asked for by the tool scenarios)", opt_in=True)
@@ -437,60 +411,54 @@ CHAT_RECORD = ("user_message_id", "ai_message_id", "session_id")   # what a stor
 SPEECH_RECORD = ("message_id",)   # what a speech-only request's record names: the answer that got its audio (§5, §7)
 
 
-@rule("db_operation_executed names what was stored: after a chat request user_message_id, ai_message_id and "
-      "session_id, before text_completed; after a speech-only request the message_id it read aloud (§7)")
-def db_record_well_formed(c: Check) -> list[Violation]:
-    out = []
-    tr = c.transcript
-    for req in tr.requests():
-        done = tr.first("text_completed", request=req.request)
-        speech_only = req.fields.get("request_type") == "tts"
-        wanted = SPEECH_RECORD if speech_only else CHAT_RECORD
-        for e in tr.of_kind("db_operation_executed", request=req.request):
-            record = e.fields.get("record")
-            missing = [k for k in wanted if not isinstance(record, dict) or k not in record]
-            if speech_only and missing and isinstance(record, dict) and all(k in record for k in CHAT_RECORD):
-                missing = []   # a chat record naming the answer (ai_message_id) says which message as well
-            if missing:
-                what = "a speech-only request's" if speech_only else "a chat request's"
-                out.append(c.violation("db_record_well_formed", e, f"{what} db_operation_executed content lacks "
-                                       f"{', '.join(missing)}: {str(record)[:80]!r}"))
-            if done and done.seq < e.seq:
-                out.append(c.violation("db_record_well_formed", e,
-                                       f"request {req.request}: db_operation_executed after text_completed (#{done.seq})"))
-    return out
+@request_rule("db_operation_executed names what was stored: after a chat request user_message_id, ai_message_id and "
+              "session_id, before text_completed; after a speech-only request the message_id it read aloud (§7)")
+def db_record_well_formed(c: Check, tr: Transcript, req: Entry, n: int):
+    done = tr.first("text_completed", request=n)
+    speech_only = req.fields.get("request_type") == "tts"
+    wanted = SPEECH_RECORD if speech_only else CHAT_RECORD
+    for e in tr.of_kind("db_operation_executed", request=n):
+        record = e.fields.get("record")
+        missing = [k for k in wanted if not isinstance(record, dict) or k not in record]
+        if speech_only and missing and isinstance(record, dict) and all(k in record for k in CHAT_RECORD):
+            missing = []   # a chat record naming the answer (ai_message_id) says which message as well
+        if missing:
+            what = "a speech-only request's" if speech_only else "a chat request's"
+            yield c.violation("db_record_well_formed", e, f"{what} db_operation_executed content lacks "
+                              f"{', '.join(missing)}: {str(record)[:80]!r}")
+        if done and done.seq < e.seq:
+            yield c.violation("db_record_well_formed", e,
+                              f"request {n}: db_operation_executed after text_completed (#{done.seq})")
 
 
 # -- cancellation (section 8) ---------------------------------------------------
 
 @rule("after cancelled, no text or audio of that request (§8)")
 def nothing_after_cancelled(c: Check) -> list[Violation]:
-    out = []
     tr = c.transcript
-    for req in tr.requests():
-        cancelled = tr.first("cancelled", request=req.request)
-        # Chunks after cancelled count whether they still belong to the request or stray after it.
-        late = cancelled and next((e for e in c.transcript.of_kind("text_chunk", "audio_chunk", after=cancelled.seq)
-                                   if e.request in (req.request, None)), None)
-        if late:
-            sent = next((s for s in reversed(c.transcript.sent("cancel")) if s.seq < cancelled.seq), None)
-            when = f"cancel sent at {_t(sent)}; " if sent else ""
-            out.append(c.violation("nothing_after_cancelled", late,
-                                   f"{when}{late.label} #{late.seq} arrived at {_t(late)}, after cancelled at {_t(cancelled)}"))
-    return out
+    strays = [e for e in tr.unattributed() if e.kind in ("text_chunk", "audio_chunk")]   # count after any cancel
+    return _each_request(c, lambda c, tr, req, n: _late_after_cancel(c, tr, n, strays))
 
 
-@rule("nothing is stored for a cancelled request (§8)")
-def cancelled_not_stored(c: Check) -> list[Violation]:
-    out = []
-    tr = c.transcript
-    for req in tr.requests():
-        if tr.first("cancelled", request=req.request):
-            stored = tr.first("db_operation_executed", request=req.request)
-            if stored:
-                out.append(c.violation("cancelled_not_stored", stored,
-                                       f"request {req.request} was cancelled but db_operation_executed was sent"))
-    return out
+def _late_after_cancel(c: Check, tr: Transcript, n: int, strays: list[Entry]):
+    cancelled = tr.first("cancelled", request=n)
+    if cancelled is None:
+        return
+    own = tr.first("text_chunk", "audio_chunk", after=cancelled.seq, request=n)
+    late = min((e for e in (own, _after(strays, cancelled.seq)) if e is not None), key=_SEQ, default=None)
+    if late:
+        cancels = tr.sent("cancel")
+        i = bisect_left(cancels, cancelled.seq, key=_SEQ)
+        when = f"cancel sent at {_t(cancels[i - 1])}; " if i else ""
+        yield c.violation("nothing_after_cancelled", late,
+                          f"{when}{late.label} #{late.seq} arrived at {_t(late)}, after cancelled at {_t(cancelled)}")
+
+
+@request_rule("nothing is stored for a cancelled request (§8)")
+def cancelled_not_stored(c: Check, tr: Transcript, req: Entry, n: int):
+    stored = tr.first("cancelled", request=n) and tr.first("db_operation_executed", request=n)
+    if stored:
+        yield c.violation("cancelled_not_stored", stored, f"request {n} was cancelled but db_operation_executed was sent")
 
 
 # -- running them ---------------------------------------------------------------

@@ -99,6 +99,9 @@ class Transcript:
     def received(self) -> list[Entry]:
         return self._received[:]
 
+    def first_received(self) -> Entry | None:
+        return self._received[0] if self._received else None
+
     def unattributed(self) -> list[Entry]:
         """Received frames that belong to no request (the handshake, pongs, strays), in order."""
         return self._unattributed[:]
