@@ -3,21 +3,21 @@ import uuid
 
 from behave import given, then, when
 
-from support import backend_process, rules
+from support import backend_process, verdicts
 from support.session import probe
 
 
 async def _ask_and_store(world, prompt, **kw) -> str | None:
     n = await world.ask(prompt, **kw)
     await world.wait_finished(n)
-    return rules.chat_id_of(world.transcript, n)
+    return verdicts.chat_id_of(world.transcript, n)
 
 
 @then("the answer tells me the id of the chat it was stored in")
 async def step_chat_id_given(context):
     """The stored answer's db_operation_executed names a chat id."""
     world = context.world
-    world.chat_id = rules.chat_id_of(world.transcript, await world.finished_reply())
+    world.chat_id = verdicts.chat_id_of(world.transcript, await world.finished_reply())
     assert world.chat_id, f"no chat id (db_operation_executed session_id):\n{world.transcript.dump()}"
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from behave import given, then
 
-from support import load, load_results, report, rules
+from support import load, load_results, report, verdicts
 
 
 def _say(context, text: str) -> None:
@@ -111,7 +111,7 @@ def step_every_conversation_keeps_the_protocol(context):
         for name in {v.rule for v in c.violations}:
             counts[name] = counts.get(name, 0) + 1
     rules_line = ", ".join(f"[{name}] on {n}" for name, n in sorted(counts.items(), key=lambda kv: -kv[1]))
-    explained = "\n".join(rules.explain(c.violations, c.transcript) if c.transcript is not None else
+    explained = "\n".join(verdicts.explain(c.violations, c.transcript) if c.transcript is not None else
                           "\n".join(str(v) for v in c.violations) for c in broken[:3])
     more = f"\n… and {len(broken) - 3} more conversations" if len(broken) > 3 else ""
     raise AssertionError(f"{len(broken)} of {len(run.customers)} conversations broke the protocol ({rules_line}):\n"

@@ -2,7 +2,7 @@
 from behave import given, then, when
 from hamcrest import assert_that, greater_than_or_equal_to
 
-from support import rules
+from support import verdicts
 from support.matchers import audio_problem, keeps_rule
 from support.rules import decode_audio
 
@@ -57,7 +57,7 @@ async def step_have_answer(context):
     """Ask a question and keep the message id its answer was stored under."""
     world = context.world
     await world.ask(context.settings.chat_prompt)
-    world.answer_id = rules.answer_id_of(world.transcript, await world.finished_reply())
+    world.answer_id = verdicts.answer_id_of(world.transcript, await world.finished_reply())
     assert world.answer_id is not None, (
         f"the answer was not stored with a message id (db_operation_executed ai_message_id):\n{world.transcript.dump()}")
 

@@ -2,7 +2,7 @@
 from behave import given, then, when
 
 from support import phrases  # noqa: F401 - registers the parameter types
-from support import rules
+from support import verdicts
 
 ALICE, BOB = phrases.PEOPLE
 
@@ -18,7 +18,7 @@ async def step_alice_has_chat(context):
     session = await world.connect(ALICE, customer_id=_customer_id(context.settings, ALICE))
     n = await world.ask(context.settings.chat_prompt, session=session)
     await world.wait_finished(n, session=session)
-    world.chat_id = rules.chat_id_of(session.transcript, n)
+    world.chat_id = verdicts.chat_id_of(session.transcript, n)
     assert world.chat_id, f"Alice's answer was not stored in a chat:\n{session.transcript.dump()}"
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from support import load_results, rules
+from support import load_results, rules, verdicts
 from support.load_results import COUNTERS, TRENDS
 from support.protocol import CHAT_REQUEST, SPEECH_FLAGS, TEXT_FLAGS
 from support.secrets import mask
@@ -74,7 +74,7 @@ def samples(tr: Transcript) -> dict[str, list[float]]:
 
 def incomplete_answer(tr: Transcript) -> str | None:
     """Why the connection's last question was not answered in full, or None: as the chat scenarios mean it."""
-    return rules.not_answered_in_full(tr, tr.last_request())
+    return verdicts.not_answered_in_full(tr, tr.last_request())
 
 
 # -- pure: many customers --------------------------------------------------------------------------
@@ -180,7 +180,7 @@ def judge(customer: Customer, strict: bool = False, keep: bool = False, final: b
     customer.samples = samples(tr)
     customer.incomplete = None if customer.failure else incomplete_answer(tr)
     found = rules.check(tr, strict=strict, final=final)
-    customer.violations = rules.violations_only(found)
+    customer.violations = verdicts.violations_only(found)
     for v in found:
         if v.severity == rules.NOTICE:
             customer.notices[v.rule] = customer.notices.get(v.rule, 0) + 1

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from support.config import Settings
 from support.protocol import CHAT_MODE, SPEECH_FLAGS, TEXT_FLAGS
-from support.rules import not_answered_in_full, request_refused, work_done
+from support.verdicts import not_answered_in_full, request_refused, work_done
 from support.session import Session, WaitTimeout
 from support.tokens import mint
 from support.transcript import Entry, Transcript

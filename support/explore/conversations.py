@@ -17,7 +17,7 @@ from hypothesis import seed as hseed, strategies as st
 from hypothesis.errors import HypothesisException
 from hypothesis.stateful import RuleBasedStateMachine, get_state_machine_test, invariant, precondition, rule
 
-from support import rules
+from support import rules, verdicts
 from support.explore.engine import Budget
 from support.protocol import SPEECH_FLAGS, TEXT_FLAGS, TRAILING_KINDS
 from support.session import Session, SessionError, run_blocking
@@ -112,13 +112,13 @@ def machine(settings, dialect, found: Conversations, budget: Budget) -> type[Rul
 
         def _remember(self, n: int) -> None:
             tr = self.session.transcript
-            self.chat_id = rules.chat_id_of(tr, n) or self.chat_id
-            answer = rules.answer_id_of(tr, n)
+            self.chat_id = verdicts.chat_id_of(tr, n) or self.chat_id
+            answer = verdicts.answer_id_of(tr, n)
             if answer is not None:
                 self.answer_ids.append(answer)
 
         async def _answered(self, n: int) -> None:
-            why = rules.not_answered_in_full(self.session.transcript, n)
+            why = verdicts.not_answered_in_full(self.session.transcript, n)
             if why:
                 raise BrokenPromise(f"answered in full: {why}")
             self._remember(n)
@@ -196,7 +196,7 @@ def machine(settings, dialect, found: Conversations, budget: Budget) -> type[Rul
                 self.session = await self._connect()
                 n = await self._ask(settings.chat_prompt)
                 await self._answered(n)
-                stored = rules.chat_id_of(self.session.transcript, n)
+                stored = verdicts.chat_id_of(self.session.transcript, n)
                 if stored != chat:
                     raise BrokenPromise(f"a chat continues on a new connection: stored in chat {stored!r}, "
                                         f"expected {chat!r}")
@@ -221,10 +221,10 @@ def machine(settings, dialect, found: Conversations, budget: Budget) -> type[Rul
             if budget.over():
                 return
             for session in self.sessions:
-                broken = rules.violations_only(rules.check(session.transcript, final=False,
+                broken = verdicts.violations_only(rules.check(session.transcript, final=False,
                                                            strict=settings.strict_events))
                 if broken:
-                    self._fail(rules.explain(broken, session.transcript))
+                    self._fail(verdicts.explain(broken, session.transcript))
 
         def teardown(self):
             for session in self.sessions:
@@ -232,9 +232,9 @@ def machine(settings, dialect, found: Conversations, budget: Budget) -> type[Rul
             if budget.over():
                 return
             for session in self.sessions:   # every request finished or refused, and the final rules
-                broken = rules.violations_only(rules.check(session.transcript, strict=settings.strict_events))
+                broken = verdicts.violations_only(rules.check(session.transcript, strict=settings.strict_events))
                 if broken:
-                    self._fail(rules.explain(broken, session.transcript))
+                    self._fail(verdicts.explain(broken, session.transcript))
 
     return Conversation
 
