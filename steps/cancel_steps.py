@@ -1,7 +1,8 @@
 """Cancellation: stopping an answer while it is written or read aloud, and carrying on."""
 from behave import then, when
-from hamcrest import assert_that, empty
+from hamcrest import assert_that
 
+from support import verdicts
 from support.matchers import keeps_rule
 
 
@@ -54,7 +55,8 @@ async def step_all_stops_confirmed(context):
     """Every stopped request got cancelled; after a quiet window, no text or audio of any arrived after it."""
     world = context.world
     for n in world.stopped:
-        assert world.transcript.first("cancelled", request=n), f"request {n} has no cancelled:\n{world.transcript.dump()}"
+        problem = verdicts.not_cancelled(world.transcript, n)
+        assert problem is None, f"{problem}:\n{world.transcript.dump()}"
     await world.me.quiet()
     assert_that(world.transcript, keeps_rule("nothing_after_cancelled"))
 
@@ -80,5 +82,5 @@ async def step_no_answer(context):
     """Nothing arrives after a cancel with nothing running, until a quiet window has passed."""
     world = context.world
     await world.me.quiet()
-    arrived = [e.brief() for e in world.transcript.received() if e.seq > world.provoked.seq]
-    assert_that(arrived, empty(), "events after a cancel with nothing running")
+    arrived = verdicts.answers_to(world.transcript, world.provoked)
+    assert not arrived, "events after a cancel with nothing running:\n" + "\n".join(e.brief() for e in arrived)

@@ -1,10 +1,9 @@
 """Speech: asking for audio, reading a stored answer aloud, and checking it is real sound."""
 from behave import given, then, when
-from hamcrest import assert_that, greater_than_or_equal_to
+from hamcrest import assert_that
 
 from support import verdicts
 from support.matchers import audio_problem, keeps_rule
-from support.rules import decode_audio
 
 
 @when("I ask a question and want to hear the answer")
@@ -17,10 +16,8 @@ async def step_ask_with_speech(context):
 async def step_text_and_audio(context):
     """The request finished with at least one text chunk and one audio chunk."""
     world = context.world
-    n = await world.finished_reply()
-    for kind in ("text_chunk", "audio_chunk"):
-        assert_that(len(world.transcript.of_kind(kind, request=n)), greater_than_or_equal_to(1),
-                    f"{world.wire_name(kind)} events of request {n}:\n{world.transcript.dump()}")
+    missing = verdicts.missing_kinds(world.transcript, await world.finished_reply(), ("text_chunk", "audio_chunk"))
+    assert not missing, f"no {' or '.join(map(world.wire_name, missing))}:\n{world.transcript.dump()}"
 
 
 @then("both the text and the speech say once that they are finished")
@@ -29,8 +26,8 @@ async def step_both_flags(context):
     world = context.world
     n = await world.finished_reply()
     assert_that(world.transcript, keeps_rule("one_completion_flag_each", "speech_not_refused"))
-    for kind in ("text_completed", "tts_completed"):
-        assert world.transcript.first(kind, request=n), f"no {world.wire_name(kind)}:\n{world.transcript.dump()}"
+    missing = verdicts.missing_kinds(world.transcript, n, ("text_completed", "tts_completed"))
+    assert not missing, f"no {' or '.join(map(world.wire_name, missing))}:\n{world.transcript.dump()}"
 
 
 @then("the audio is real sound")
@@ -39,9 +36,7 @@ async def step_real_sound(context):
     world = context.world
     n = await world.finished_reply()
     assert_that(world.transcript, keeps_rule("audio_is_base64"))
-    chunks = [decode_audio(e.fields.get("audio")) for e in world.transcript.of_kind("audio_chunk", request=n)]
-    started = world.transcript.first("tts_started", request=n)
-    problem = audio_problem(chunks, started.fields.get("format") if started else None)
+    problem = audio_problem(*verdicts.audio_of(world.transcript, n))
     assert problem is None, f"the audio of request {n} is not sound: {problem}"
 
 
@@ -73,9 +68,5 @@ async def step_read_aloud(context):
 async def step_spoken_not_written(context):
     """Audio, text_not_requested and tts_completed arrived, and no text chunk."""
     world = context.world
-    n = await world.finished_reply()
-    tr = world.transcript
-    assert tr.of_kind("audio_chunk", request=n), f"no audio for a speech-only request:\n{tr.dump()}"
-    assert not tr.of_kind("text_chunk", request=n), f"text was written for a speech-only request:\n{tr.dump()}"
-    for kind in ("text_not_requested", "tts_completed"):
-        assert tr.first(kind, request=n), f"no {world.wire_name(kind)} for the speech-only request {n}:\n{tr.dump()}"
+    problem = verdicts.not_spoken_only(world.transcript, await world.finished_reply())
+    assert problem is None, f"{problem}:\n{world.transcript.dump()}"

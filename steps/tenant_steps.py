@@ -50,7 +50,7 @@ async def step_bob_refused(context):
     """No record naming Alice's chat reaches Bob, and his request was refused (error or close) with no work done."""
     world = context.world
     transcript = world.session(BOB).transcript
-    leaked = [e for e in transcript.of_kind("db_operation_executed") if world.chat_id in str(e.raw)]
+    leaked = verdicts.stored_in_chat(transcript, world.chat_id)
     assert not leaked, f"Bob's question was stored in Alice's chat:\n{transcript.dump()}"
     world.assert_refused(session=world.session(BOB), who="Bob")
 

@@ -2,13 +2,8 @@
 from behave import then, when
 from hamcrest import assert_that
 
+from support import verdicts
 from support.matchers import is_real_image, keeps_rule
-
-
-def _calls(context, n):
-    wanted = context.settings.tool_name
-    return [e for e in context.world.transcript.of_kind("tool_start", request=n)
-            if wanted == "any" or e.fields.get("tool_name") == wanted]
 
 
 @when("I ask the assistant a question that needs its tool, with tools switched on")
@@ -21,12 +16,9 @@ async def step_ask_agent(context):
 async def step_calls_tool(context):
     """The backend called the configured tool (tool_name, or any tool)."""
     world, s = context.world, context.settings
-    n = await world.finished_reply()
-    called = sorted({str(e.fields.get("tool_name")) for e in world.transcript.of_kind("tool_start", request=n)})
-    assert _calls(context, n), (
-        f"the backend did not call {'a tool' if s.tool_name == 'any' else s.tool_name} (tools called: "
-        f"{', '.join(called) or 'none'}; prompt {s.tools_prompt!r}). Set tools_prompt to a question that makes "
-        f"your backend call it, and tool_name to the tool it calls (or 'any'):\n{world.transcript.dump()}")
+    problem = verdicts.tool_not_called(world.transcript, await world.finished_reply(), s.tool_name)
+    assert problem is None, (f"{problem}; prompt {s.tools_prompt!r}. Set tools_prompt to a question that makes your "
+                             f"backend call it, and tool_name to the tool it calls (or 'any'):\n{world.transcript.dump()}")
 
 
 @then("each tool result comes once, after the call it answers")
@@ -47,8 +39,7 @@ async def step_every_call_answered(context):
 @then("the picture it made is a real image")
 async def step_real_image(context):
     """The image tool's result decodes as a real picture."""
-    world, n = context.world, context.world.last_request()
-    names = {e.fields.get("tool_name") for e in _calls(context, n)}
-    results = [e for e in world.transcript.of_kind("tool_result", request=n) if e.fields.get("tool_name") in names]
-    assert results, f"no result of {', '.join(map(str, names))} in request {n}:\n{world.transcript.dump()}"
+    world, n, tool = context.world, context.world.last_request(), context.settings.tool_name
+    results = verdicts.tool_results(world.transcript, n, tool)
+    assert results, f"no result of {tool} in request {n}:\n{world.transcript.dump()}"
     assert_that(results[0].fields.get("result"), is_real_image())

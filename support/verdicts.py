@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from support.protocol import CONTENT_KINDS, REFUSAL_CLOSE_CODES, REFUSAL_STATUSES
-from support.rules import VIOLATION, Violation
+from support.protocol import (CONTENT_KINDS, REFUSAL_CLOSE_CODES, REFUSAL_STATUSES, SPEECH_FLAGS, TEXT_FLAGS,
+                              TRAILING_KINDS, CloseCode, CloseKind)
+from support.rules import VIOLATION, Violation, decode_audio
 from support.transcript import Entry, Transcript
 
 WORK_KINDS = frozenset({"pong", "working"}) | CONTENT_KINDS   # what "no work done" forbids
@@ -43,7 +44,7 @@ def refusal(transcript: Transcript) -> tuple[bool, str]:
     f = closed.fields
     if f.get("status") is not None:
         return f["status"] in REFUSAL_STATUSES, f"the upgrade was answered with HTTP {f['status']} at t={closed.t:.3f} s"
-    if closed.kind == "closed by backend":
+    if closed.kind == CloseKind.BY_BACKEND:
         return f.get("code") in REFUSAL_CLOSE_CODES, f"the backend closed the socket: {f['detail']} at t={closed.t:.3f} s"
     return False, f"{closed.kind}: {f.get('detail')} at t={closed.t:.3f} s"
 
@@ -108,6 +109,161 @@ def answer_id_of(transcript: Transcript, request: int):
     return _stored_record(transcript, request).get("ai_message_id")
 
 
+def stored_in_chat(transcript: Transcript, chat_id: str) -> list[Entry]:
+    """The records (db_operation_executed) that name a chat: a stranger's request must store none (§2, §7)."""
+    return [e for e in transcript.of_kind("db_operation_executed") if chat_id in str(e.raw)]
+
+
+def other_chat(stored: str | None, expected: str | None) -> str | None:
+    """Why a later answer was not stored in the chat it continued (§7), or None."""
+    return None if stored == expected else f"stored in chat {stored!r}, expected the same chat {expected!r}"
+
+
+def database_error(transcript: Transcript, request: int) -> Entry | None:
+    """The error saying a named chat was not found (stage database): the reply still completes (§7)."""
+    return next((e for e in transcript.of_kind("error", request=request) if e.fields.get("stage") == "database"), None)
+
+
+# -- single steps: errors, closes, stops, speech -----------------------------------------------
+
+def wrong_stage(error: Entry, stage: str) -> str | None:
+    """Why an error is not of the stage a step expects (validation, for a bad request, §9), or None."""
+    got = error.fields.get("stage")
+    return None if got == stage else f"an error with stage {got!r}, expected {stage!r}"
+
+
+def over_declared_limit(sent: Entry, limit: int | None) -> bool:
+    """Is the frame larger than the max_message_bytes the backend declares (None: it declares none)?"""
+    return limit is not None and len(sent.raw) > limit
+
+
+def closed_for_size(transcript: Transcript, sent: Entry, limit: int | None) -> bool:
+    """Did the backend close with 1009 after a frame over the limit it declares: the one such close §9 allows?"""
+    closed = transcript.closed()
+    return closed is not None and over_declared_limit(sent, limit) and closed.fields.get("code") == CloseCode.TOO_BIG
+
+
+def big_question_problem(transcript: Transcript, sent: Entry, limit: int | None) -> str | None:
+    """What is wrong with the answer to a large question so far, or None (§9): a refusal is an error, or close
+    1009 over a declared limit; a question over a declared limit must not be served."""
+    closed, size = transcript.closed(), len(sent.raw)
+    if closed is not None:
+        return None if closed_for_size(transcript, sent, limit) else (
+            f"the backend closed the connection after the {size}-byte question ({closed.fields.get('detail')}); "
+            f"a refusal must be an error, and only a question over a declared size limit may be closed with "
+            f"{CloseCode.TOO_BIG} (max_message_bytes={limit or 'not set'})")
+    if transcript.first("error", after=sent.seq) is None and over_declared_limit(sent, limit):
+        return (f"the backend declares a limit of {limit} bytes (max_message_bytes) but served a {size}-byte "
+                f"question instead of refusing it")
+    return None
+
+
+def refused_or_closed(transcript: Transcript, sent: Entry) -> bool:
+    """Was the frame answered with an error, or the connection closed, rather than served?"""
+    return transcript.closed() is not None or transcript.first("error", after=sent.seq) is not None
+
+
+def closed_after(transcript: Transcript, sent: Entry) -> str | None:
+    """Why the connection did not stay open after a frame the backend may refuse (§9), or None."""
+    closed = transcript.closed()
+    return None if closed is None else (f"the backend closed the connection after {sent.label} #{sent.seq}: "
+                                        f"{closed.fields.get('detail')}")
+
+
+def pong_after_answer(transcript: Transcript, ping: Entry, pong: Entry, request: int) -> str | None:
+    """Why the pong did not come while the answer streamed (a ping is answered at once, §9), or None."""
+    if not transcript.request_finished(request):
+        return None
+    last = transcript.events_of_request(request)[-1]
+    return None if last.seq > pong.seq else (f"ping sent at t={ping.t:.3f} s; pong arrived at t={pong.t:.3f} s, "
+                                             f"after the answer finished at t={last.t:.3f} s")
+
+
+def wrong_closing(closing: Entry) -> str | None:
+    """Why a closing event is not the goodbye to close_session (reason client_request), or None."""
+    reason = closing.fields.get("reason")
+    return None if reason == "client_request" else f"closing reason {reason!r}, expected 'client_request'"
+
+
+def not_closed_normally(closed: Entry) -> str | None:
+    """Why the end of a conversation was not the backend's close with 1000, or None."""
+    if closed.kind == CloseKind.BY_BACKEND and closed.fields.get("code") == CloseCode.NORMAL:
+        return None
+    return f"expected the backend to close with {CloseCode.NORMAL}, got {closed.kind}: {closed.fields.get('detail')}"
+
+
+def finished_too_soon(transcript: Transcript, request: int) -> str | None:
+    """Why a request cannot be stopped mid-stream (it already finished), or None."""
+    return (f"request {request} finished before it could be interrupted; use a longer long_prompt"
+            if transcript.request_finished(request) else None)
+
+
+def not_cancelled(transcript: Transcript, request: int, cancel: Entry | None = None) -> str | None:
+    """Why a stopped request has no cancelled (§8), or None. With the cancel frame given, a request that had
+    finished before it went out is fine: nothing was left to stop."""
+    if transcript.first("cancelled", request=request):
+        return None
+    flags = transcript.of_kind(*TEXT_FLAGS, *SPEECH_FLAGS, request=request)
+    if cancel is not None and flags and flags[-1].seq < cancel.seq:
+        return None
+    sent = cancel or next(iter(transcript.sent("cancel")[-1:]), None)
+    when = f"; cancel sent at t={sent.t:.3f} s" if sent else ""
+    if transcript.request_finished(request):
+        return f"request {request} ran to its end without cancelled{when}"
+    return f"request {request} has no cancelled{when}"
+
+
+def answers_to(transcript: Transcript, sent: Entry, until: int | None = None) -> list[Entry]:
+    """What answered a frame that wants no answer (a stop with nothing running, §8): the events after it (up to
+    seq `until`), except what trails a request that had finished (its upload or record, §5)."""
+    return [e for e in transcript.received() if e.seq > sent.seq and (until is None or e.seq < until)
+            and not (e.request is not None and e.kind in TRAILING_KINDS)]
+
+
+def missing_kinds(transcript: Transcript, request: int, kinds: tuple[str, ...]) -> list[str]:
+    """Which of the kinds never arrived for the request."""
+    return [kind for kind in kinds if transcript.first(kind, request=request) is None]
+
+
+def not_spoken_only(transcript: Transcript, request: int) -> str | None:
+    """Why a speech-only request (read a stored answer aloud, §5) was not spoken and left unwritten, or None."""
+    if transcript.first("audio_chunk", request=request) is None:
+        return f"no audio for a speech-only request (request {request})"
+    written = transcript.of_kind("text_chunk", request=request)
+    if written:
+        return f"text was written for a speech-only request: {len(written)} text pieces for request {request}"
+    missing = missing_kinds(transcript, request, ("text_not_requested", "tts_completed"))
+    return f"no {' or '.join(missing)} for the speech-only request {request}" if missing else None
+
+
+def audio_of(transcript: Transcript, request: int) -> tuple[list[bytes], str | None]:
+    """A request's audio decoded, and the format its tts_started declared (None when it declared none)."""
+    chunks = [decode_audio(e.fields.get("audio")) for e in transcript.of_kind("audio_chunk", request=request)]
+    started = transcript.first("tts_started", request=request)
+    return chunks, started.fields.get("format") if started else None
+
+
+def tool_calls(transcript: Transcript, request: int, tool_name: str) -> list[Entry]:
+    """The request's calls of the named tool ("any": of every tool)."""
+    return [e for e in transcript.of_kind("tool_start", request=request)
+            if tool_name == "any" or e.fields.get("tool_name") == tool_name]
+
+
+def tool_not_called(transcript: Transcript, request: int, tool_name: str) -> str | None:
+    """Why the request shows no call of the tool (tool_name, or "any"), or None."""
+    if tool_calls(transcript, request, tool_name):
+        return None
+    called = sorted({str(e.fields.get("tool_name")) for e in transcript.of_kind("tool_start", request=request)})
+    return (f"the backend did not call {'a tool' if tool_name == 'any' else tool_name} "
+            f"(tools called: {', '.join(called) or 'none'})")
+
+
+def tool_results(transcript: Transcript, request: int, tool_name: str) -> list[Entry]:
+    """The results of the request's calls of the named tool."""
+    names = {e.fields.get("tool_name") for e in tool_calls(transcript, request, tool_name)}
+    return [e for e in transcript.of_kind("tool_result", request=request) if e.fields.get("tool_name") in names]
+
+
 # -- what became of one generated frame (exploration: protocol §3, §4, §9) ---------------------------------
 
 ANSWERED, REFUSED, TAKEN = "answered", "refused", "taken"   # the outcomes that keep the property
@@ -135,9 +291,9 @@ def closed_outcome(transcript: Transcript) -> Outcome | None:
     """The connection ended, other than by the suite's own close: never an answer to a frame (§9). A flood is
     named as such (the suite stopped listening)."""
     closed = transcript.closed()
-    if closed is None or closed.kind == "closed by suite":
+    if closed is None or closed.kind == CloseKind.BY_SUITE:
         return None
-    if closed.kind not in ("closed by backend", "connection dropped"):   # flooded, or the reader failed
+    if closed.kind not in (CloseKind.BY_BACKEND, CloseKind.DROPPED):   # flooded, or the reader failed
         return Outcome(closed.kind, str(closed.fields.get("detail")), closed.seq)
     code = closed.fields.get("code")
     name = f"closed with code {code}" if code is not None else "dropped without a close frame"
