@@ -1,9 +1,8 @@
 """Cancellation: stopping an answer while it is written or read aloud, and carrying on."""
 from behave import then, when
-from hamcrest import assert_that
 
 from support import verdicts
-from support.matchers import keeps_rule
+from support.matchers import assert_keeps, keeps_rule
 
 
 async def _stop_once_streaming(context, kind: str, chunks: int) -> None:
@@ -47,7 +46,7 @@ async def step_confirms_stop(context):
 async def step_nothing_more(context):
     """After a quiet window, no text or audio of the stopped request arrived after cancelled."""
     await context.world.me.quiet()
-    assert_that(context.world.transcript, keeps_rule("nothing_after_cancelled"))
+    assert_keeps(context.world.transcript, keeps_rule("nothing_after_cancelled"))
 
 
 @then("every stop was confirmed in time and no more of its answer arrived")
@@ -58,7 +57,7 @@ async def step_all_stops_confirmed(context):
         problem = verdicts.not_cancelled(world.transcript, n)
         assert problem is None, f"{problem}:\n{world.transcript.dump()}"
     await world.me.quiet()
-    assert_that(world.transcript, keeps_rule("nothing_after_cancelled"))
+    assert_keeps(world.transcript, keeps_rule("nothing_after_cancelled"))
 
 
 @then("the stopped answer is marked as finished, once")
@@ -67,14 +66,14 @@ async def step_marked_finished(context):
     """Each stopped request still gets exactly one text flag and one speech flag."""
     for n in context.world.stopped:
         await context.world.wait_finished(n)
-    assert_that(context.world.transcript, keeps_rule("one_completion_flag_each"))
+    assert_keeps(context.world.transcript, keeps_rule("one_completion_flag_each"))
 
 
 @then("nothing of the stopped answer is stored")
 @then("nothing of the stopped answers is stored")
 async def step_not_stored(context):
     """No db_operation_executed was sent for a stopped request."""
-    assert_that(context.world.transcript, keeps_rule("cancelled_not_stored"))
+    assert_keeps(context.world.transcript, keeps_rule("cancelled_not_stored"))
 
 
 @then("the assistant does not answer the stop")

@@ -3,7 +3,7 @@ from behave import then, when
 from hamcrest import assert_that
 
 from support import verdicts
-from support.matchers import is_real_image, keeps_rule
+from support.matchers import assert_keeps, is_real_image, keeps_rule
 
 
 @when("I ask the assistant a question that needs its tool, with tools switched on")
@@ -25,7 +25,7 @@ async def step_calls_tool(context):
 async def step_results_follow_calls(context):
     """Each tool_result follows the tool_start with its call_id, at most once per call (§6)."""
     await context.world.finished_reply()
-    assert_that(context.world.transcript, keeps_rule("tool_result_after_call"))
+    assert_keeps(context.world.transcript, keeps_rule("tool_result_after_call"))
 
 
 @then("every tool call gets its result, unless the settings say the tools report none")
@@ -33,7 +33,7 @@ async def step_every_call_answered(context):
     """Every tool_start gets its tool_result, unless require_tool_results=false (tools run inside the model)."""
     await context.world.finished_reply()
     if context.settings.require_tool_results:
-        assert_that(context.world.transcript, keeps_rule("tool_calls_have_results"))
+        assert_keeps(context.world.transcript, keeps_rule("tool_calls_have_results"))
 
 
 @then("the picture it made is a real image")

@@ -58,6 +58,12 @@ def keeps_rule(*names: str) -> KeepsRules:
     return KeepsRules(names)
 
 
+def assert_keeps(transcript: Transcript, matcher: KeepsRules) -> None:
+    """As assert_that(transcript, matcher), but the failure (verdicts.RulesBroken) carries the violations."""
+    if not matcher.matches(transcript):
+        raise verdicts.RulesBroken(transcript, matcher.found, matcher.what)
+
+
 _HAMCREST = re.compile(r"\A(?P<reason>.*?)\nExpected: (?P<expected>.*?)\n     but: (?P<but>.*)\Z", re.DOTALL)
 
 
