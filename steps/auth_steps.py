@@ -33,7 +33,7 @@ async def step_connect_mode_valid(context, mode):
 async def step_refused(context):
     """The connection ended as the protocol allows a refusal: HTTP 401/403, or close 4401/4403/1008."""
     refused, what = verdicts.refusal(context.world.transcript)
-    assert refused, (f"expected a refusal (HTTP 401/403 at the upgrade, or close 4401/4403/1008), but {what}:\n"
+    assert refused, (f"expected a refusal ({verdicts.ALLOWED_REFUSALS}), but {what}:\n"
                      f"{context.world.transcript.dump()}")
     context.say(f"    refused as allowed: {what}")
 

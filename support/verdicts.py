@@ -13,6 +13,8 @@ from support.protocol import (CONTENT_KINDS, REFUSAL_CLOSE_CODES, REFUSAL_STATUS
 from support.rules import VIOLATION, Violation, decode_audio
 from support.transcript import Entry, Transcript
 
+ALLOWED_REFUSALS = (f"HTTP {'/'.join(map(str, REFUSAL_STATUSES))} at the upgrade, "
+                    f"or close {'/'.join(map(str, REFUSAL_CLOSE_CODES))}")   # how §2 lets a backend turn one away
 WORK_KINDS = frozenset({"pong", "working"}) | CONTENT_KINDS   # what "no work done" forbids
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from support import verdicts
+from support.protocol import CloseKind
 
 
 def _request(b, chat_id=None):
@@ -92,21 +93,21 @@ def test_an_answer_that_never_finished(b):
                                         (None, "dropped without a close frame")])
 def test_any_close_in_answer_is_a_failure(b, code, name):
     sent = _request(b)
-    b.closed(code=code, how="closed by backend" if code else "connection dropped")
+    b.closed(code=code, how=CloseKind.BY_BACKEND if code else CloseKind.DROPPED)
     assert verdicts.probe_outcome(b.tr, sent).name == name
 
 
 def test_a_flood_is_named(b):
     sent = _request(b)
-    b.closed(code=None, how="flooded")
+    b.closed(code=None, how=CloseKind.FLOODED)
     outcome = verdicts.probe_outcome(b.tr, sent)
-    assert outcome.name == "flooded" and not outcome.ok
+    assert outcome.name == CloseKind.FLOODED and not outcome.ok
 
 
 def test_the_suites_own_close_is_not_the_backends(b):
     sent = _request(b)
     _answer(b)
-    b.closed(code=1000, how="closed by suite")
+    b.closed(code=1000, how=CloseKind.BY_SUITE)
     assert verdicts.probe_outcome(b.tr, sent).ok
 
 

@@ -7,6 +7,7 @@ import pytest
 
 from conftest import AUDIO, conforming_text_reply
 from support import rules, timeline
+from support.protocol import CloseKind
 from support.transcript import CLOSED, RECEIVED, SENT
 
 JWT = ("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpZCI6MSwiZW1haWwiOiJhQGIuYyIsImV4cCI6MTl9"
@@ -14,7 +15,7 @@ JWT = ("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpZCI6MSwiZW1haWwiOiJhQGIuYyIsImV
 
 
 @pytest.mark.parametrize("direction, kind, expected", [
-    (SENT, "chat_request", "sent"), (SENT, "cancel", "sent"), (CLOSED, "closed by backend", "closes"),
+    (SENT, "chat_request", "sent"), (SENT, "cancel", "sent"), (CLOSED, CloseKind.BY_BACKEND, "closes"),
     (RECEIVED, "ready", "control"), (RECEIVED, "pong", "control"), (RECEIVED, "cancelled", "control"),
     (RECEIVED, "text_chunk", "text"), (RECEIVED, "text_generation_completed", "text"),
     (RECEIVED, "db_operation_executed", "text"), (RECEIVED, "text_completed", "text"),
