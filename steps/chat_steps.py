@@ -2,7 +2,7 @@
 from behave import given, then, when
 from hamcrest import assert_that, greater_than_or_equal_to
 
-from support.matchers import assert_keeps, keeps_rule
+from support.matchers import keeps_rule
 
 
 @when("I ask a question")
@@ -31,8 +31,7 @@ async def step_complete(context):
 @then("the pieces together are the whole answer")
 async def step_pieces_whole(context):
     """The text chunks joined equal the full answer the backend reports (text_generation_completed)."""
-    await context.world.finished_reply()
-    assert_keeps(context.world.transcript, keeps_rule("text_matches_full_response"))
+    await context.world.assert_reply_keeps(keeps_rule("text_matches_full_response"))
 
 
 @given("I have asked for a long answer")

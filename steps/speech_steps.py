@@ -2,7 +2,7 @@
 from behave import given, then, when
 
 from support import verdicts
-from support.matchers import audio_problem, assert_keeps, keeps_rule
+from support.matchers import audio_problem, keeps_rule
 
 
 @when("I ask a question and want to hear the answer")
@@ -23,8 +23,7 @@ async def step_text_and_audio(context):
 async def step_both_flags(context):
     """text_completed and tts_completed arrived, one flag of each kind per request, and no tts_not_requested."""
     world = context.world
-    n = await world.finished_reply()
-    assert_keeps(world.transcript, keeps_rule("one_completion_flag_each", "speech_not_refused"))
+    n = await world.assert_reply_keeps(keeps_rule("one_completion_flag_each", "speech_not_refused"))
     missing = verdicts.missing_kinds(world.transcript, n, ("text_completed", "tts_completed"))
     assert not missing, f"no {' or '.join(map(world.wire_name, missing))}:\n{world.transcript.dump()}"
 
@@ -33,8 +32,7 @@ async def step_both_flags(context):
 async def step_real_sound(context):
     """Every audio chunk is valid base64, and together they decode as the format tts_started declared."""
     world = context.world
-    n = await world.finished_reply()
-    assert_keeps(world.transcript, keeps_rule("audio_is_base64"))
+    n = await world.assert_reply_keeps(keeps_rule("audio_is_base64"))
     problem = audio_problem(*verdicts.audio_of(world.transcript, n))
     assert problem is None, f"the audio of request {n} is not sound: {problem}"
 
@@ -42,8 +40,7 @@ async def step_real_sound(context):
 @then("the speech counts its pieces right")
 async def step_audio_count(context):
     """audio_chunk_count, when the backend reports it, equals the audio chunks that arrived."""
-    await context.world.finished_reply()
-    assert_keeps(context.world.transcript, keeps_rule("audio_chunk_count_matches"))
+    await context.world.assert_reply_keeps(keeps_rule("audio_chunk_count_matches"))
 
 
 @given("I have asked a question and its answer was stored")

@@ -24,8 +24,7 @@ async def step_calls_tool(context):
 @then("each tool result comes once, after the call it answers")
 async def step_results_follow_calls(context):
     """Each tool_result follows the tool_start with its call_id, at most once per call (§6)."""
-    await context.world.finished_reply()
-    assert_keeps(context.world.transcript, keeps_rule("tool_result_after_call"))
+    await context.world.assert_reply_keeps(keeps_rule("tool_result_after_call"))
 
 
 @then("every tool call gets its result, unless the settings say the tools report none")

@@ -11,6 +11,7 @@ from typing import Any
 
 from support import backend_process
 from support.config import Settings
+from support.matchers import KeepsRules, assert_keeps
 from support.protocol import CHAT_MODE, SPEECH_FLAGS, TEXT_FLAGS
 from support.session import Session, WaitTimeout, probe
 from support.tokens import mint
@@ -236,6 +237,12 @@ class World(Waiting):
             self.accept_errors(after=sent.seq)
         elif tr.closed() is None:
             await self.assert_answered_in_full(sent.request)
+
+    async def assert_reply_keeps(self, matcher: KeepsRules) -> int:
+        """Wait until the last reply finished, then check the matcher's rules on my connection; its number."""
+        n = await self.finished_reply()
+        assert_keeps(self.transcript, matcher)
+        return n
 
     def assert_refused(self, session: Session | None = None, who: str = "the question") -> None:
         """The last request was refused with no work done (§2); its refusal error is one the step asked for."""
