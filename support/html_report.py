@@ -77,7 +77,7 @@ class ScenarioView:
 
 
 def step_violations(scenario: Any) -> list:
-    """The violations a failed step's rule check carried (verdicts.RulesBroken), as (connection, Violation)."""
+    """The violations a failed step's rule check carried (verdicts.rules_broken), as (connection, Violation)."""
     return [pair for step in getattr(scenario, "all_steps", None) or [] if status_of(step) == "failed"
             for pair in getattr(getattr(step, "exception", None), "violations", None) or []]
 

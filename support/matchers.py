@@ -59,9 +59,9 @@ def keeps_rule(*names: str) -> KeepsRules:
 
 
 def assert_keeps(transcript: Transcript, matcher: KeepsRules) -> None:
-    """As assert_that(transcript, matcher), but the failure (verdicts.RulesBroken) carries the violations."""
+    """As assert_that(transcript, matcher), but the failure (verdicts.rules_broken) carries the violations."""
     if not matcher.matches(transcript):
-        raise verdicts.RulesBroken(transcript, matcher.found, matcher.what)
+        raise verdicts.rules_broken(transcript, matcher.found, matcher.what)
 
 
 _HAMCREST = re.compile(r"\A(?P<reason>.*?)\nExpected: (?P<expected>.*?)\n     but: (?P<but>.*)\Z", re.DOTALL)

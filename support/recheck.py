@@ -17,7 +17,8 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from support import rules, verdicts
+from support import rules
+from support.verdicts import explain, violations_only
 from support.protocol import CHAT_MODE
 from support.recorder import Recorder
 from support.transcript import CLOSED, RECEIVED, SENT, Transcript
@@ -136,7 +137,7 @@ class Verdict:
     reason: str = ""
 
     def broken(self) -> list[tuple[Transcript, list[rules.Violation]]]:
-        return [(tr, bad) for tr, found in self.checked if (bad := verdicts.violations_only(found))]
+        return [(tr, bad) for tr, found in self.checked if (bad := violations_only(found))]
 
 
 def judge(path: str, dialect_name: str | None = None, strict: bool = False) -> Verdict:
@@ -173,9 +174,9 @@ def report(v: Verdict) -> str:
     lines = [headline(v)]
     for tr, found in v.checked:
         lines.append(f"  {tr.name}: {tr.flow() or '(nothing received)'}")
-        bad = verdicts.violations_only(found)
+        bad = violations_only(found)
         if bad:
-            lines += ["    " + line for line in verdicts.explain(bad, tr).splitlines()]
+            lines += ["    " + line for line in explain(bad, tr).splitlines()]
         lines += [f"    notice: {x.message} (#{x.seq})" for x in found if x.severity == rules.NOTICE]
     return "\n".join(lines)
 
@@ -220,7 +221,7 @@ def as_junit(verdicts: list[Verdict]) -> ET.ElementTree:
             first = v.broken()[0][1][0]
             failure = ET.SubElement(case, "failure", message=_xml_text(f"[{first.rule}] {first.message}"),
                                     type="protocol rule broken")
-            failure.text = _xml_text("\n\n".join(verdicts.explain(bad, tr) for tr, bad in v.broken()))
+            failure.text = _xml_text("\n\n".join(explain(bad, tr) for tr, bad in v.broken()))
     tree = ET.ElementTree(suite)
     ET.indent(tree)
     return tree

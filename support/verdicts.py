@@ -36,13 +36,13 @@ def explain(found: list[Violation], transcript: Transcript, per_rule: int = 2) -
     return "\n".join(lines)
 
 
-class RulesBroken(AssertionError):
-    """A step's rule check failed: its text is the explanation; its violations, as (connection, Violation)
-    pairs, go to the reports as they are (a report never reads the text back)."""
-
-    def __init__(self, transcript: Transcript, found: list[Violation], what: str):
-        super().__init__(f"{explain(found, transcript)}\n(expected a transcript that keeps {what})")
-        self.violations = [(transcript.name, v) for v in found]
+def rules_broken(transcript: Transcript, found: list[Violation], what: str) -> AssertionError:
+    """The failure of a step's rule check: its text is the explanation; its violations, as (connection, Violation)
+    pairs on `.violations`, go to the reports as they are (a report never reads the text back). A plain
+    AssertionError, so every formatter names it as it names any failed assertion."""
+    failure = AssertionError(f"{explain(found, transcript)}\n(expected a transcript that keeps {what})")
+    failure.violations = [(transcript.name, v) for v in found]
+    return failure
 
 
 # -- verdicts for single scenarios (pure, not whole-transcript rules) ------------------------

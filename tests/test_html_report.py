@@ -61,7 +61,7 @@ def test_a_hook_error_counts_as_failed_and_its_violation_is_highlighted(b):
 
 def test_the_failing_steps_message_is_shown_and_its_violations_come_with_it(b):
     tr = a_transcript(b)
-    broken = verdicts.RulesBroken(tr, [rules.Violation("chunk_index_sequence", 10, "a gap")], "chunk_index_sequence")
+    broken = verdicts.rules_broken(tr, [rules.Violation("chunk_index_sequence", 10, "a gap")], "chunk_index_sequence")
     message = f"Assertion Failed: {broken}"
     scenario = fake_scenario("S", "failed", steps=[("Then", "the answer streams in several pieces", "failed",
                                                     message, broken)])
