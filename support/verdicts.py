@@ -169,9 +169,10 @@ def big_question_problem(transcript: Transcript, sent: Entry, limit: int | None)
     return None
 
 
-def refused_or_closed(transcript: Transcript, sent: Entry) -> bool:
-    """Was the frame answered with an error, or the connection closed, rather than served?"""
-    return transcript.closed() is not None or transcript.first("error", after=sent.seq) is not None
+def too_few_chunks(transcript: Transcript, request: int, least: int) -> str | None:
+    """Why the request's answer did not stream in at least `least` text pieces (min_text_chunks), or None."""
+    got = len(transcript.of_kind("text_chunk", request=request))
+    return None if got >= least else f"{got} text pieces in request {request}, expected at least {least}"
 
 
 def closed_after(transcript: Transcript, sent: Entry) -> str | None:
