@@ -1,4 +1,6 @@
-"""What the suite sends, and how it recognises what it sent: the chat request (protocol §3).
+"""What the suite sends, and how it recognises what it sent: the chat request (protocol §3), the bad
+requests the steps send (each a valid request with one thing changed at an RFC 6901 pointer), and the
+names of how a connection ends (close codes, and the close kinds a transcript records).
 
 Pure functions, no I/O: the session builds requests here, and the recorder (live or re-checking
 a saved transcript) asks here whether a frame the suite sent opened a chat request.
@@ -29,7 +31,6 @@ CONTENT_KINDS = frozenset({
     "text_generation_completed", "db_operation_executed", "tts_generation_completed",
 })
 NOT_OF_A_REQUEST = frozenset({"pong", "ready", "closing", "malformed", "unknown"})
-
 
 
 class CloseCode(IntEnum):
@@ -134,7 +135,7 @@ def blank_prompt(text: str = "   ") -> list:
 
 
 def oversized_request(settings, megabytes: int) -> str:
-    """The JSON text of a chat request whose prompt is that many megabytes (sent as text, never kept parsed)."""
+    """The JSON text of a chat request whose prompt is that many megabytes (sent as it is)."""
     return json.dumps(build_chat_request(settings, "x" * (megabytes * 2**20)))
 
 

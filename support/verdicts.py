@@ -18,6 +18,8 @@ ALLOWED_REFUSALS = (f"HTTP {'/'.join(map(str, REFUSAL_STATUSES))} at the upgrade
 WORK_KINDS = frozenset({"pong", "working"}) | CONTENT_KINDS   # what "no work done" forbids
 
 
+# -- broken rules, worded for a failure ---------------------------------------------------------------
+
 def violations_only(found: list[Violation]) -> list[Violation]:
     return [v for v in found if v.severity == VIOLATION]
 
@@ -45,7 +47,7 @@ def rules_broken(transcript: Transcript, found: list[Violation], what: str) -> A
     return failure
 
 
-# -- verdicts for single scenarios (pure, not whole-transcript rules) ------------------------
+# -- a connection turned away, a request answered or refused, what was stored -------------------------
 
 def refusal(transcript: Transcript) -> tuple[bool, str]:
     """(refused as the protocol allows?, what actually happened) for a connection (§2)."""
@@ -135,7 +137,7 @@ def database_error(transcript: Transcript, request: int) -> Entry | None:
     return next((e for e in transcript.of_kind("error", request=request) if e.fields.get("stage") == "database"), None)
 
 
-# -- single steps: errors, closes, stops, speech -----------------------------------------------
+# -- errors, closes, stops, speech and tools ----------------------------------------------------------
 
 def wrong_stage(error: Entry, stage: str) -> str | None:
     """Why an error is not of the stage a step expects (validation, for a bad request, §9), or None."""
