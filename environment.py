@@ -77,7 +77,7 @@ def before_scenario(context, scenario):
         if reason != gating.HOW_TO_ENABLE:   # that one is said once for the whole run
             say(f"SKIPPED {scenario.name!r}: {reason}")
         return
-    context.world = World(context.settings, context.dialect)
+    context.world = World(context.settings, context.dialect, backend=context.backend)
     context.protocol_checked = None
     add_closing_step(scenario)
     context.watchdog.arm(scenario.name, context.settings.scenario_budget)

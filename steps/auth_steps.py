@@ -2,7 +2,7 @@
 from behave import given, then, when
 
 from support import phrases  # noqa: F401 - registers the parameter types
-from support import rules
+from support import verdicts
 from support.transcript_view import brief, dump
 
 
@@ -33,8 +33,8 @@ async def step_connect_mode_valid(context, mode):
 @then("the connection is refused")
 async def step_refused(context):
     """The connection ended as the protocol allows a refusal: HTTP 401/403, or close 4401/4403/1008."""
-    refused, what = rules.refusal(context.world.transcript)
-    assert refused, (f"expected a refusal (HTTP 401/403 at the upgrade, or close 4401/4403/1008), but {what}:\n"
+    refused, what = verdicts.refusal(context.world.transcript)
+    assert refused, (f"expected a refusal ({verdicts.ALLOWED_REFUSALS}), but {what}:\n"
                      f"{dump(context.world.transcript)}")
     context.say(f"    refused as allowed: {what}")
 
@@ -42,12 +42,12 @@ async def step_refused(context):
 @then("no work was done for it")
 async def step_no_work(context):
     """No pong, no working, no content event arrived on the refused connection."""
-    worked = rules.work_done(context.world.transcript)
+    worked = verdicts.work_done(context.world.transcript)
     assert not worked, "the backend worked for a refused connection:\n" + "\n".join(brief(e) for e in worked)
 
 
 @then("the connection is let in")
 async def step_let_in(context):
     """A first frame arrived in that mode and no refusal followed."""
-    admitted, what = rules.admission(context.world.transcript)
+    admitted, what = verdicts.admission(context.world.transcript)
     assert admitted, f"expected to be let in (a first frame, and no refusal), but {what}:\n{dump(context.world.transcript)}"

@@ -1,8 +1,8 @@
 """Cancellation: stopping an answer while it is written or read aloud, and carrying on."""
 from behave import then, when
-from hamcrest import assert_that, empty
 
-from support.matchers import keeps_rule
+from support import verdicts
+from support.matchers import assert_keeps, keeps_rule
 from support.transcript_view import brief, dump
 
 
@@ -47,7 +47,7 @@ async def step_confirms_stop(context):
 async def step_nothing_more(context):
     """After a quiet window, no text or audio of the stopped request arrived after cancelled."""
     await context.world.me.quiet()
-    assert_that(context.world.transcript, keeps_rule("nothing_after_cancelled"))
+    assert_keeps(context.world.transcript, keeps_rule("nothing_after_cancelled"))
 
 
 @then("every stop was confirmed in time and no more of its answer arrived")
@@ -55,9 +55,10 @@ async def step_all_stops_confirmed(context):
     """Every stopped request got cancelled; after a quiet window, no text or audio of any arrived after it."""
     world = context.world
     for n in world.stopped:
-        assert world.transcript.first("cancelled", request=n), f"request {n} has no cancelled:\n{dump(world.transcript)}"
+        problem = verdicts.not_cancelled(world.transcript, n)
+        assert problem is None, f"{problem}:\n{dump(world.transcript)}"
     await world.me.quiet()
-    assert_that(world.transcript, keeps_rule("nothing_after_cancelled"))
+    assert_keeps(world.transcript, keeps_rule("nothing_after_cancelled"))
 
 
 @then("the stopped answer is marked as finished, once")
@@ -66,14 +67,14 @@ async def step_marked_finished(context):
     """Each stopped request still gets exactly one text flag and one speech flag."""
     for n in context.world.stopped:
         await context.world.wait_finished(n)
-    assert_that(context.world.transcript, keeps_rule("one_completion_flag_each"))
+    assert_keeps(context.world.transcript, keeps_rule("one_completion_flag_each"))
 
 
 @then("nothing of the stopped answer is stored")
 @then("nothing of the stopped answers is stored")
 async def step_not_stored(context):
     """No db_operation_executed was sent for a stopped request."""
-    assert_that(context.world.transcript, keeps_rule("cancelled_not_stored"))
+    assert_keeps(context.world.transcript, keeps_rule("cancelled_not_stored"))
 
 
 @then("the assistant does not answer the stop")
@@ -81,5 +82,5 @@ async def step_no_answer(context):
     """Nothing arrives after a cancel with nothing running, until a quiet window has passed."""
     world = context.world
     await world.me.quiet()
-    arrived = [brief(e) for e in world.transcript.received() if e.seq > world.provoked.seq]
-    assert_that(arrived, empty(), "events after a cancel with nothing running")
+    arrived = verdicts.answers_to(world.transcript, world.provoked)
+    assert not arrived, "events after a cancel with nothing running:\n" + "\n".join(brief(e) for e in arrived)

@@ -1,7 +1,7 @@
 """Chat streaming: asking and reading the streamed answer."""
 from behave import given, then, when
-from hamcrest import assert_that, greater_than_or_equal_to
 
+from support import verdicts
 from support.matchers import keeps_rule
 from support.transcript_view import dump
 
@@ -15,12 +15,10 @@ async def step_ask(context):
 @then("the answer streams in several pieces")
 async def step_several_pieces(context):
     """At least min_text_chunks text chunks arrived before text_completed."""
-    world = context.world
-    n = world.last_request()
+    world, n = context.world, context.world.last_request()
     await world.wait_event("text_completed", request=n)
-    assert_that(len(world.transcript.of_kind("text_chunk", request=n)),
-                greater_than_or_equal_to(context.settings.min_text_chunks),
-                f"text chunks of request {n}:\n{dump(world.transcript)}")
+    problem = verdicts.too_few_chunks(world.transcript, n, context.settings.min_text_chunks)
+    assert problem is None, f"{problem}:\n{dump(world.transcript)}"
 
 
 @then("the answer is complete and not empty")
@@ -32,8 +30,7 @@ async def step_complete(context):
 @then("the pieces together are the whole answer")
 async def step_pieces_whole(context):
     """The text chunks joined equal the full answer the backend reports (text_generation_completed)."""
-    await context.world.finished_reply()
-    assert_that(context.world.transcript, keeps_rule("text_matches_full_response"))
+    await context.world.assert_reply_keeps(keeps_rule("text_matches_full_response"))
 
 
 @given("I have asked for a long answer")

@@ -1,6 +1,5 @@
 """Steps every capability shares: connecting, staying responsive, the order check."""
 from behave import given, then
-from hamcrest import assert_that
 
 from support import phrases  # noqa: F401 - registers the parameter types
 from support.matchers import keeps_rules
@@ -15,8 +14,7 @@ async def step_connected(context):
 @then("the {rules:OrderRules} arrives in the right order")
 async def step_events_in_order(context, rules):
     """The request finished and the order rules of the written answer, the speech or the tool use hold."""
-    await context.world.finished_reply()
-    assert_that(context.world.transcript, keeps_rules(rules))
+    await context.world.assert_reply_keeps(keeps_rules(rules))
 
 
 @then("the connection still responds")

@@ -3,22 +3,21 @@ import uuid
 
 from behave import given, then, when
 
-from support import backend_process, rules
-from support.session import probe
+from support import verdicts
 from support.transcript_view import dump
 
 
 async def _ask_and_store(world, prompt, **kw) -> str | None:
     n = await world.ask(prompt, **kw)
     await world.wait_finished(n)
-    return rules.chat_id_of(world.transcript, n)
+    return verdicts.chat_id_of(world.transcript, n)
 
 
 @then("the answer tells me the id of the chat it was stored in")
 async def step_chat_id_given(context):
     """The stored answer's db_operation_executed names a chat id."""
     world = context.world
-    world.chat_id = rules.chat_id_of(world.transcript, await world.finished_reply())
+    world.chat_id = verdicts.chat_id_of(world.transcript, await world.finished_reply())
     assert world.chat_id, f"no chat id (db_operation_executed session_id):\n{dump(world.transcript)}"
 
 
@@ -57,22 +56,20 @@ async def step_ask_unknown_chat(context):
 async def step_same_chat(context):
     """The later answer was stored under the same chat id."""
     world = context.world
-    assert world.chat_id_again == world.chat_id, (f"stored in chat {world.chat_id_again!r}, expected the same chat "
-                                                  f"{world.chat_id!r}:\n{dump(world.transcript)}")
+    problem = verdicts.other_chat(world.chat_id_again, world.chat_id)
+    assert problem is None, f"{problem}:\n{dump(world.transcript)}"
 
 
 @then("the assistant says it could not find that chat")
 async def step_database_error(context):
     """An error with stage 'database' arrived for the request, and the request still finished."""
     world = context.world
-    errors = [e for e in world.transcript.of_kind("error", request=await world.finished_reply())
-              if e.fields.get("stage") == "database"]
-    assert errors, f"no error with stage 'database' for an unknown chat id:\n{dump(world.transcript)}"
-    world.transcript.expect(errors[0])
+    error = verdicts.database_error(world.transcript, await world.finished_reply())
+    assert error, f"no error with stage 'database' for an unknown chat id:\n{dump(world.transcript)}"
+    world.transcript.expect(error)
 
 
 @when("the assistant restarts")
 async def step_restart(context):
     """Restart the backend (the bundled one, or restart_command) and wait until it answers again."""
-    await context.world.me.close()
-    backend_process.restart(context.settings, context.backend, probe)
+    await context.world.restart_assistant()

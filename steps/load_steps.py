@@ -3,33 +3,17 @@ from __future__ import annotations
 
 from behave import given, then
 
-from support import load, load_results, report, rules
-
-
-def _say(context, text: str) -> None:
-    report.say(text)   # stderr: stdout belongs to behave's formatters
+from support import load, report
 
 
 async def _run(context, count: int, speech: bool) -> None:
-    customers, note = load.chosen(context.settings, "load_customers", count)
-    if note:
-        _say(context, f"load: {note}")
-    connecting = context.settings.load_connecting
-    assert connecting > 0, f"setting load_connecting={connecting}: a positive number of handshakes at once"
-    run = await load.run_customers(context.settings, context.dialect, int(customers), speech=speech,
-                                   connecting=connecting, limit_s=load.time_limit(context.settings.scenario_budget),
-                                   progress=lambda line: _say(context, line))
-    context.load_run = run
+    path = report.transcript_path(context.run_folder, context.scenario.feature.name, context.scenario.name)
+    context.load_report = path.with_name(path.stem + ".load.json")
+    context.load_run = await load.run_scenario(context.settings, context.dialect, count, speech, context.load_report,
+                                               say=report.say)   # stderr: stdout belongs to behave's formatters
     # The few broken or failed conversations join the scenario's connections: the closing check judges
     # them again and the scenario's transcript file keeps them whole, for `python -m support.recheck`.
-    for customer in run.kept():
-        context.world.sessions[customer.name] = customer.session
-    scenario = context.scenario
-    path = report.transcript_path(context.run_folder, scenario.feature.name, scenario.name)
-    context.load_report = load.write_report(path.with_name(path.stem + ".load.json"), run)
-    for line in run.lines():
-        _say(context, line)
-    _say(context, f"    load report: {context.load_report}")
+    context.world.sessions.update((c.name, c.session) for c in context.load_run.kept())
 
 
 @given("{count:d} customers chat at the same time")
@@ -50,40 +34,17 @@ def _load_run(context) -> load.LoadRun:
     return run
 
 
-def _where(context) -> str:
-    return f"\nload report: {context.load_report}"
-
-
 @then("every answer arrives complete")
 def step_every_answer_complete(context):
     """Every customer connected and got both completion flags, text_completed and a non-empty reply."""
-    run = _load_run(context)
-    failed = run.failed()
-    if failed:
-        shown = "\n".join(f"  {c.name}: {(c.failure or c.incomplete).splitlines()[0]}" for c in failed[:5])
-        more = f"\n  … and {len(failed) - 5} more" if len(failed) > 5 else ""
-        raise AssertionError(f"{len(failed)} of {len(run.customers)} customers did not get a complete answer:\n"
-                             f"{shown}{more}{_where(context)}")
+    problem = load.not_all_complete(_load_run(context))
+    assert problem is None, f"{problem}\nload report: {context.load_report}"
 
 
 def _within(context, metric: str, what: str, percent: float, limit: float) -> None:
-    run = _load_run(context)
-    percent, note_p = load.chosen(context.settings, "load_percentile", percent)
-    key = "load_first_text_ms" if metric == "time_to_first_text" else "load_first_audio_ms"
-    limit, note_l = load.chosen(context.settings, key, limit)
-    values = run.values(metric)
-    total, need, ok = len(values), load.needed(percent, len(values)), load.within(values, limit)
-    p = load_results.percentile([v for v in values if v is not None], percent)
-    notes = "; ".join(n for n in (note_p, note_l) if n)
-    verdict = (f"{ok} of {total} customers ({100.0 * ok / max(total, 1):.1f}%) {what} within {limit:g} ms; "
-               f"{percent:g}% needed ({need}); p{percent:g} = {load_results.fmt(p)}" + (f" ({notes})" if notes else ""))
-    if ok >= need:
-        _say(context, f"    {verdict}")
-        return
-    slowest = sorted((c for c in run.customers), key=lambda c: -(c.first(metric) or float("inf")))[:5]
-    shown = ", ".join(f"{c.name} {load_results.fmt(c.first(metric)) if c.first(metric) is not None else 'never'}"
-                      for c in slowest)
-    raise AssertionError(f"only {verdict}\nslowest: {shown}{_where(context)}")
+    ok, verdict = load.timing(_load_run(context), context.settings, metric, what, percent, limit)
+    assert ok, f"{verdict}\nload report: {context.load_report}"
+    report.say(f"    {verdict}")
 
 
 @then("{percent:g}% of them see the first words within {limit:g} ms")
@@ -102,17 +63,6 @@ def step_first_sounds_within(context, percent, limit):
 def step_every_conversation_keeps_the_protocol(context):
     """Every customer's whole conversation passed every protocol rule, as in the functional scenarios."""
     run = _load_run(context)
-    broken = run.broken()
-    if not broken:
-        _say(context, f"    every one of {len(run.customers)} conversations kept every protocol rule")
-        return
-    counts: dict[str, int] = {}
-    for c in broken:
-        for name in {v.rule for v in c.violations}:
-            counts[name] = counts.get(name, 0) + 1
-    rules_line = ", ".join(f"[{name}] on {n}" for name, n in sorted(counts.items(), key=lambda kv: -kv[1]))
-    explained = "\n".join(rules.explain(c.violations, c.transcript) if c.transcript is not None else
-                          "\n".join(str(v) for v in c.violations) for c in broken[:3])
-    more = f"\n… and {len(broken) - 3} more conversations" if len(broken) > 3 else ""
-    raise AssertionError(f"{len(broken)} of {len(run.customers)} conversations broke the protocol ({rules_line}):\n"
-                         f"{explained}{more}{_where(context)}")
+    problem = load.protocol_broken(run)
+    assert problem is None, f"{problem}\nload report: {context.load_report}"
+    report.say(f"    every one of {len(run.customers)} conversations kept every protocol rule")

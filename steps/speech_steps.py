@@ -1,10 +1,8 @@
 """Speech: asking for audio, reading a stored answer aloud, and checking it is real sound."""
 from behave import given, then, when
-from hamcrest import assert_that, greater_than_or_equal_to
 
-from support import rules
+from support import verdicts
 from support.matchers import audio_problem, keeps_rule
-from support.rules import decode_audio
 from support.transcript_view import dump
 
 
@@ -18,39 +16,32 @@ async def step_ask_with_speech(context):
 async def step_text_and_audio(context):
     """The request finished with at least one text chunk and one audio chunk."""
     world = context.world
-    n = await world.finished_reply()
-    for kind in ("text_chunk", "audio_chunk"):
-        assert_that(len(world.transcript.of_kind(kind, request=n)), greater_than_or_equal_to(1),
-                    f"{world.wire_name(kind)} events of request {n}:\n{dump(world.transcript)}")
+    missing = verdicts.missing_kinds(world.transcript, await world.finished_reply(), ("text_chunk", "audio_chunk"))
+    assert not missing, f"no {' or '.join(map(world.wire_name, missing))}:\n{dump(world.transcript)}"
 
 
 @then("both the text and the speech say once that they are finished")
 async def step_both_flags(context):
     """text_completed and tts_completed arrived, one flag of each kind per request, and no tts_not_requested."""
     world = context.world
-    n = await world.finished_reply()
-    assert_that(world.transcript, keeps_rule("one_completion_flag_each", "speech_not_refused"))
-    for kind in ("text_completed", "tts_completed"):
-        assert world.transcript.first(kind, request=n), f"no {world.wire_name(kind)}:\n{dump(world.transcript)}"
+    n = await world.assert_reply_keeps(keeps_rule("one_completion_flag_each", "speech_not_refused"))
+    missing = verdicts.missing_kinds(world.transcript, n, ("text_completed", "tts_completed"))
+    assert not missing, f"no {' or '.join(map(world.wire_name, missing))}:\n{dump(world.transcript)}"
 
 
 @then("the audio is real sound")
 async def step_real_sound(context):
     """Every audio chunk is valid base64, and together they decode as the format tts_started declared."""
     world = context.world
-    n = await world.finished_reply()
-    assert_that(world.transcript, keeps_rule("audio_is_base64"))
-    chunks = [decode_audio(e.fields.get("audio")) for e in world.transcript.of_kind("audio_chunk", request=n)]
-    started = world.transcript.first("tts_started", request=n)
-    problem = audio_problem(chunks, started.fields.get("format") if started else None)
+    n = await world.assert_reply_keeps(keeps_rule("audio_is_base64"))
+    problem = audio_problem(*verdicts.audio_of(world.transcript, n))
     assert problem is None, f"the audio of request {n} is not sound: {problem}"
 
 
 @then("the speech counts its pieces right")
 async def step_audio_count(context):
     """audio_chunk_count, when the backend reports it, equals the audio chunks that arrived."""
-    await context.world.finished_reply()
-    assert_that(context.world.transcript, keeps_rule("audio_chunk_count_matches"))
+    await context.world.assert_reply_keeps(keeps_rule("audio_chunk_count_matches"))
 
 
 @given("I have asked a question and its answer was stored")
@@ -58,7 +49,7 @@ async def step_have_answer(context):
     """Ask a question and keep the message id its answer was stored under."""
     world = context.world
     await world.ask(context.settings.chat_prompt)
-    world.answer_id = rules.answer_id_of(world.transcript, await world.finished_reply())
+    world.answer_id = verdicts.answer_id_of(world.transcript, await world.finished_reply())
     assert world.answer_id is not None, (
         f"the answer was not stored with a message id (db_operation_executed ai_message_id):\n{dump(world.transcript)}")
 
@@ -74,9 +65,5 @@ async def step_read_aloud(context):
 async def step_spoken_not_written(context):
     """Audio, text_not_requested and tts_completed arrived, and no text chunk."""
     world = context.world
-    n = await world.finished_reply()
-    tr = world.transcript
-    assert tr.of_kind("audio_chunk", request=n), f"no audio for a speech-only request:\n{dump(tr)}"
-    assert not tr.of_kind("text_chunk", request=n), f"text was written for a speech-only request:\n{dump(tr)}"
-    for kind in ("text_not_requested", "tts_completed"):
-        assert tr.first(kind, request=n), f"no {world.wire_name(kind)} for the speech-only request {n}:\n{dump(tr)}"
+    problem = verdicts.not_spoken_only(world.transcript, await world.finished_reply())
+    assert problem is None, f"{problem}:\n{dump(world.transcript)}"

@@ -2,7 +2,7 @@
 from behave import given, then, when
 
 from support import phrases  # noqa: F401 - registers the parameter types
-from support import rules
+from support import verdicts
 from support.transcript_view import dump
 
 ALICE, BOB = phrases.PEOPLE
@@ -19,7 +19,7 @@ async def step_alice_has_chat(context):
     session = await world.connect(ALICE, customer_id=_customer_id(context.settings, ALICE))
     n = await world.ask(context.settings.chat_prompt, session=session)
     await world.wait_finished(n, session=session)
-    world.chat_id = rules.chat_id_of(session.transcript, n)
+    world.chat_id = verdicts.chat_id_of(session.transcript, n)
     assert world.chat_id, f"Alice's answer was not stored in a chat:\n{dump(session.transcript)}"
 
 
@@ -51,7 +51,7 @@ async def step_bob_refused(context):
     """No record naming Alice's chat reaches Bob, and his request was refused (error or close) with no work done."""
     world = context.world
     transcript = world.session(BOB).transcript
-    leaked = [e for e in transcript.of_kind("db_operation_executed") if world.chat_id in str(e.raw)]
+    leaked = verdicts.stored_in_chat(transcript, world.chat_id)
     assert not leaked, f"Bob's question was stored in Alice's chat:\n{dump(transcript)}"
     world.assert_refused(session=world.session(BOB), who="Bob")
 

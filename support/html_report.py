@@ -78,6 +78,12 @@ class ScenarioView:
     transcripts_path: str = ""
 
 
+def step_violations(scenario: Any) -> list:
+    """The violations a failed step's rule check carried (verdicts.rules_broken), as (connection, Violation)."""
+    return [pair for step in getattr(scenario, "all_steps", None) or [] if status_of(step) == "failed"
+            for pair in getattr(getattr(step, "exception", None), "violations", None) or []]
+
+
 def failure_message(scenario: Any) -> str:
     """The failing step's message, or the scenario's hook error (the whole-transcript check today)."""
     for step in getattr(scenario, "all_steps", None) or []:
@@ -95,7 +101,7 @@ def view(scenario: Any, feature_name: str | None = None) -> ScenarioView:
     message = failure_message(scenario) if status == "failed" else ""
     broken = timeline.broken_from(suite.get("violations") or [])
     if status == "failed" and not [b for b in broken if b.severity == "violation"]:
-        broken += timeline.broken_from_text(message)
+        broken += timeline.broken_from(step_violations(scenario))
     transcripts = [tr for tr in (suite.get("transcripts") or []) if hasattr(tr, "to_json")]
     feature = getattr(scenario, "feature", None)
     return ScenarioView(

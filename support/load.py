@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from support import load_results, rules
+from support import load_results, rules, verdicts
 from support.load_results import COUNTERS, TRENDS
 from support.protocol import CHAT_REQUEST, SPEECH_FLAGS, TEXT_FLAGS
 from support.secrets import mask
@@ -75,7 +75,7 @@ def samples(tr: Transcript) -> dict[str, list[float]]:
 
 def incomplete_answer(tr: Transcript) -> str | None:
     """Why the connection's last question was not answered in full, or None: as the chat scenarios mean it."""
-    return rules.not_answered_in_full(tr, tr.last_request())
+    return verdicts.not_answered_in_full(tr, tr.last_request())
 
 
 # -- pure: many customers --------------------------------------------------------------------------
@@ -181,7 +181,7 @@ def judge(customer: Customer, strict: bool = False, keep: bool = False, final: b
     customer.samples = samples(tr)
     customer.incomplete = None if customer.failure else incomplete_answer(tr)
     found = rules.check(tr, strict=strict, final=final)
-    customer.violations = rules.violations_only(found)
+    customer.violations = verdicts.violations_only(found)
     for v in found:
         if v.severity == rules.NOTICE:
             customer.notices[v.rule] = customer.notices.get(v.rule, 0) + 1
@@ -277,13 +277,16 @@ class LoadRun:
         chosen += [c for c in self.failed() if c.session is not None and c not in chosen][:limit - len(chosen)]
         return chosen
 
-    def results(self) -> load_results.Results:
-        broken = self.broken()
-        broken_rules: dict[str, int] = {}
-        for c in broken:
+    def broken_rules(self) -> dict[str, int]:
+        """How many conversations broke each rule, the most broken first."""
+        counts: dict[str, int] = {}
+        for c in self.broken():
             for rule in {v.rule for v in c.violations}:
-                broken_rules[rule] = broken_rules.get(rule, 0) + 1
-        failed = self.failed()
+                counts[rule] = counts.get(rule, 0) + 1
+        return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+
+    def results(self) -> load_results.Results:
+        broken, broken_rules, failed = self.broken(), self.broken_rules(), self.failed()
         return load_results.Results(
             customers=len(self.customers), answered=len(self.customers) - len(failed), broken=len(broken),
             unfinished=sum(c.unfinished for c in self.customers), wall_s=self.wall_s,
@@ -371,6 +374,66 @@ async def run_customers(settings, dialect, count: int, *, speech: bool = False, 
     if progress:
         progress(tally.line(wall))
     return LoadRun(customers, speech, phases, wall)
+
+
+async def run_scenario(settings, dialect, count: int, speech: bool, report: Path, say: Callable[[str], None]) -> LoadRun:
+    """A load step's run: `count` customers (or load_customers), within the scenario's budget, its progress
+    said as it goes and its results written to `report`."""
+    customers, note = chosen(settings, "load_customers", count)
+    if note:
+        say(f"load: {note}")
+    connecting = settings.load_connecting
+    assert connecting > 0, f"setting load_connecting={connecting}: a positive number of handshakes at once"
+    run = await run_customers(settings, dialect, int(customers), speech=speech, connecting=connecting,
+                              limit_s=time_limit(settings.scenario_budget), progress=say)
+    write_report(report, run)
+    for line in [*run.lines(), f"    load report: {report}"]:
+        say(line)
+    return run
+
+
+# -- what the load steps decide about a finished run (pure) -----------------------------------------
+
+def not_all_complete(run: LoadRun, shown: int = 5) -> str | None:
+    """Why not every customer got a complete answer (the first few named), or None."""
+    failed = run.failed()
+    if not failed:
+        return None
+    lines = "\n".join(f"  {c.name}: {(c.failure or c.incomplete).splitlines()[0]}" for c in failed[:shown])
+    more = f"\n  … and {len(failed) - shown} more" if len(failed) > shown else ""
+    return f"{len(failed)} of {len(run.customers)} customers did not get a complete answer:\n{lines}{more}"
+
+
+def timing(run: LoadRun, settings, metric: str, what: str, percent: float, limit: float) -> tuple[bool, str]:
+    """(did enough customers get `metric` within the limit?, the verdict: how many, the percentile and, when
+    too few, the slowest). The settings load_percentile and load_first_*_ms override the scenario's figures."""
+    percent, note_p = chosen(settings, "load_percentile", percent)
+    key = "load_first_text_ms" if metric == "time_to_first_text" else "load_first_audio_ms"
+    limit, note_l = chosen(settings, key, limit)
+    values = run.values(metric)
+    total, need, ok = len(values), needed(percent, len(values)), within(values, limit)
+    p = load_results.percentile([v for v in values if v is not None], percent)
+    notes = "; ".join(n for n in (note_p, note_l) if n)
+    verdict = (f"{ok} of {total} customers ({100.0 * ok / max(total, 1):.1f}%) {what} within {limit:g} ms; "
+               f"{percent:g}% needed ({need}); p{percent:g} = {load_results.fmt(p)}" + (f" ({notes})" if notes else ""))
+    if ok >= need:
+        return True, verdict
+    slowest = sorted(run.customers, key=lambda c: -(c.first(metric) or float("inf")))[:5]
+    shown = ", ".join(f"{c.name} {load_results.fmt(c.first(metric)) if c.first(metric) is not None else 'never'}"
+                      for c in slowest)
+    return False, f"only {verdict}\nslowest: {shown}"
+
+
+def protocol_broken(run: LoadRun, shown: int = 3) -> str | None:
+    """Which conversations broke which rules (the first few explained), or None when every one kept them all."""
+    broken = run.broken()
+    if not broken:
+        return None
+    rules_line = ", ".join(f"[{name}] on {n}" for name, n in run.broken_rules().items())
+    explained = "\n".join(verdicts.explain(c.violations, c.transcript) if c.transcript is not None else
+                          "\n".join(str(v) for v in c.violations) for c in broken[:shown])
+    more = f"\n… and {len(broken) - shown} more conversations" if len(broken) > shown else ""
+    return f"{len(broken)} of {len(run.customers)} conversations broke the protocol ({rules_line}):\n{explained}{more}"
 
 
 def time_limit(budget_s: float) -> float:

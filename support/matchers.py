@@ -14,7 +14,7 @@ from mutagen import MutagenError
 from mutagen.mp3 import MP3
 from PIL import Image, UnidentifiedImageError
 
-from support import rules
+from support import rules, verdicts
 from support.transcript import Transcript
 
 # Order rules: what a scenario's "… arrives in the right order" step checks, by capability. Other rules
@@ -36,14 +36,14 @@ class KeepsRules(BaseMatcher):
         self.found: list[rules.Violation] = []
 
     def _matches(self, item: Transcript) -> bool:
-        self.found = rules.violations_only(rules.check(item, self.names, strict=self.strict))
+        self.found = verdicts.violations_only(rules.check(item, self.names, strict=self.strict))
         return not self.found
 
     def describe_to(self, description) -> None:
         description.append_text(f"a transcript that keeps {self.what}")
 
     def describe_mismatch(self, item: Transcript, description) -> None:
-        description.append_text("\n" + rules.explain(self.found, item))
+        description.append_text("\n" + verdicts.explain(self.found, item))
 
 
 def keeps_rules(*groups: str, strict: bool = False) -> KeepsRules:
@@ -56,6 +56,12 @@ def keeps_rules(*groups: str, strict: bool = False) -> KeepsRules:
 
 def keeps_rule(*names: str) -> KeepsRules:
     return KeepsRules(names)
+
+
+def assert_keeps(transcript: Transcript, matcher: KeepsRules) -> None:
+    """As assert_that(transcript, matcher), but the failure (verdicts.rules_broken) carries the violations."""
+    if not matcher.matches(transcript):
+        raise verdicts.rules_broken(transcript, matcher.found, matcher.what)
 
 
 _HAMCREST = re.compile(r"\A(?P<reason>.*?)\nExpected: (?P<expected>.*?)\n     but: (?P<but>.*)\Z", re.DOTALL)

@@ -1,13 +1,20 @@
-"""What the suite sends, and how it recognises what it sent: the chat request (protocol §3).
+"""What the suite sends, and how it recognises what it sent: the chat request (protocol §3), the bad
+requests the steps send (each a valid request with one thing changed at an RFC 6901 pointer), and the
+names of how a connection ends (close codes, and the close kinds a transcript records).
 
 Pure functions, no I/O: the session builds requests here, and the recorder (live or re-checking
 a saved transcript) asks here whether a frame the suite sent opened a chat request.
 """
 from __future__ import annotations
 
+import copy
+import json
 import uuid
+from enum import IntEnum, StrEnum
 from typing import Any
 from urllib.parse import parse_qsl
+
+from jsonpointer import JsonPointer
 
 CHAT_MODE = "chat"   # the default mode: the chat grammar and schemas apply (§2: other modes are checked for admission)
 CHAT_REQUEST = "chat_request"   # the kind of a frame the suite sent that the backend treats as a request
@@ -25,9 +32,35 @@ CONTENT_KINDS = frozenset({
 })
 NOT_OF_A_REQUEST = frozenset({"pong", "ready", "closing", "malformed", "unknown"})
 
+
+class CloseCode(IntEnum):
+    """The WebSocket close codes the protocol speaks of (RFC 6455 §7.4, protocol §2, §9)."""
+
+    NORMAL = 1000             # the end of a conversation (close_session)
+    GOING_AWAY = 1001
+    UNSUPPORTED_DATA = 1003
+    POLICY = 1008             # a refusal
+    TOO_BIG = 1009            # a frame over the size limit the backend declares
+    INTERNAL_ERROR = 1011
+    UNAUTHORIZED = 4401
+    FORBIDDEN = 4403
+
+
+class CloseKind(StrEnum):
+    """How a connection ended: the kind of a transcript's closing entry. The values are what saved
+    transcripts and reports already say."""
+
+    BY_BACKEND = "closed by backend"
+    BY_SUITE = "closed by suite"
+    DROPPED = "connection dropped"          # no close frame
+    HANDSHAKE_REJECTED = "handshake rejected"
+    FLOODED = "flooded"                     # the suite stopped listening past its caps
+    READER_FAILED = "reader failed"
+
+
 # How a backend may turn a connection away (§2): HTTP status at the upgrade, or a close code after it.
 REFUSAL_STATUSES = (401, 403)
-REFUSAL_CLOSE_CODES = (4401, 4403, 1008)
+REFUSAL_CLOSE_CODES = (CloseCode.UNAUTHORIZED, CloseCode.FORBIDDEN, CloseCode.POLICY)
 
 
 def build_chat_request(settings, prompt: str, *, speech: bool = False, agent: bool = False,
@@ -56,6 +89,54 @@ def build_chat_request(settings, prompt: str, *, speech: bool = False, agent: bo
         "user_settings": user_settings,
         "customer_id": settings.customer_id if customer_id is None else customer_id,
     }
+
+
+# -- bad requests: a valid request with one thing changed, named by its RFC 6901 JSON pointer ----------
+
+PROMPT = "/user_input/prompt"
+CUSTOMER = "/customer_id"
+GARBLED = "this is {not JSON"                 # a text frame that is not JSON
+BINARY = b"\x00\x01\x02 binary \xff"       # a binary frame
+
+
+def with_value(frame: Any, pointer: str, value: Any) -> Any:
+    """A copy of frame with value put at pointer ("" replaces the whole frame)."""
+    if not pointer:
+        return value
+    out = copy.deepcopy(frame)
+    holder, key = JsonPointer(pointer).to_last(out)
+    holder[key] = value
+    return out
+
+
+def without(frame: Any, pointer: str) -> Any:
+    """A copy of frame with the member at pointer left out ("" leaves nothing: None)."""
+    if not pointer:
+        return None
+    out = copy.deepcopy(frame)
+    holder, key = JsonPointer(pointer).to_last(out)
+    del holder[key]
+    return out
+
+
+def request_without(settings, pointer: str) -> dict:
+    """The chat request of chat_prompt with the member at pointer left out."""
+    return without(build_chat_request(settings, settings.chat_prompt), pointer)
+
+
+def request_with(settings, pointer: str, value: Any) -> dict:
+    """The chat request of chat_prompt with value at pointer."""
+    return with_value(build_chat_request(settings, settings.chat_prompt), pointer, value)
+
+
+def blank_prompt(text: str = "   ") -> list:
+    """A prompt whose only part is blank."""
+    return [{"type": "text", "text": text}]
+
+
+def oversized_request(settings, megabytes: int) -> str:
+    """The JSON text of a chat request whose prompt is that many megabytes (sent as it is)."""
+    return json.dumps(build_chat_request(settings, "x" * (megabytes * 2**20)))
 
 
 def is_chat_request(frame: Any) -> bool:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from support import rules
 from support.config import Settings
+from support.verdicts import explain, violations_only
 from support.protocol import CHAT_MODE
 from support.transcript import CLOSED, RECEIVED, SENT, Recorder, Transcript
 from support.transcript_view import flow
@@ -137,7 +138,7 @@ class Verdict:
     reason: str = ""
 
     def broken(self) -> list[tuple[Transcript, list[rules.Violation]]]:
-        return [(tr, bad) for tr, found in self.checked if (bad := rules.violations_only(found))]
+        return [(tr, bad) for tr, found in self.checked if (bad := violations_only(found))]
 
 
 def judge(path: str, dialect_name: str | None = None, strict: bool = False) -> Verdict:
@@ -174,9 +175,9 @@ def report(v: Verdict) -> str:
     lines = [headline(v)]
     for tr, found in v.checked:
         lines.append(f"  {tr.name}: {flow(tr) or '(nothing received)'}")
-        bad = rules.violations_only(found)
+        bad = violations_only(found)
         if bad:
-            lines += ["    " + line for line in rules.explain(bad, tr).splitlines()]
+            lines += ["    " + line for line in explain(bad, tr).splitlines()]
         lines += [f"    notice: {x.message} (#{x.seq})" for x in found if x.severity == rules.NOTICE]
     return "\n".join(lines)
 
@@ -221,7 +222,7 @@ def as_junit(verdicts: list[Verdict]) -> ET.ElementTree:
             first = v.broken()[0][1][0]
             failure = ET.SubElement(case, "failure", message=_xml_text(f"[{first.rule}] {first.message}"),
                                     type="protocol rule broken")
-            failure.text = _xml_text("\n\n".join(rules.explain(bad, tr) for tr, bad in v.broken()))
+            failure.text = _xml_text("\n\n".join(explain(bad, tr) for tr, bad in v.broken()))
     tree = ET.ElementTree(suite)
     ET.indent(tree)
     return tree

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from behave.reporter.summary import AbstractSummaryReporter
 
-from support import rules
+from support import rules, verdicts
 from support.config import Settings
 from support.secrets import mask
 from support.transcript import Transcript
@@ -134,8 +134,8 @@ def check_all(transcripts: list[Transcript], strict: bool) -> Checked:
 
 def explain_broken(checked: Checked) -> str:
     """The violations (not notices) explained per connection; empty when every rule held."""
-    broken = [(tr, rules.violations_only(found)) for tr, found in checked]
-    return "\n".join(rules.explain(bad, tr) for tr, bad in broken if bad)
+    broken = [(tr, verdicts.violations_only(found)) for tr, found in checked]
+    return "\n".join(verdicts.explain(bad, tr) for tr, bad in broken if bad)
 
 
 def flow_lines(transcripts: list[Transcript]) -> list[str]:

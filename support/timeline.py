@@ -4,7 +4,6 @@ text (secrets masked, long strings clipped), latency figures and capped lanes. N
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -206,10 +205,6 @@ class Broken:
     severity: str = "violation"
 
 
-_HEADER = re.compile(r"\d+ protocol rule\(s\) broken on (.+?) \(\d+ violation")
-_LINE = re.compile(r"^\[(\w+)\] at event #(\d+): (.*)$")
-
-
 def broken_from(items: Iterable[Any]) -> list[Broken]:
     """Violations as (connection, Violation) pairs, bare Violations or dicts, normalised."""
     out = []
@@ -226,18 +221,4 @@ def broken_from(items: Iterable[Any]) -> list[Broken]:
         seq = get("seq")
         out.append(Broken(conn if conn is None else str(conn), str(rule), seq if isinstance(seq, int) else None,
                           str(get("message", "")), str(get("context", "") or ""), str(get("severity", "violation"))))
-    return out
-
-
-def broken_from_text(text: str) -> list[Broken]:
-    """The same, read back from a rule explanation (when no structured violations came along)."""
-    out, conn = [], None
-    for line in (text or "").splitlines():
-        header = _HEADER.search(line)
-        if header:
-            conn = header.group(1)
-            continue
-        hit = _LINE.match(line.strip())
-        if hit:
-            out.append(Broken(conn, hit.group(1), int(hit.group(2)), hit.group(3)))
     return out

@@ -7,7 +7,7 @@ import json
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from support import config
+from support import config, protocol
 from support.explore import strategies
 from support.explore.cases import (BINARY, DEEP, MISSING, NOT_JSON, REQUEST, UNKNOWN_FIELD, VALID, WRONG_TYPE, Case,
                                    Deep, changed, dumps, get, group_path, json_type, paths)
@@ -23,6 +23,14 @@ FAST = settings(max_examples=150, deadline=None, suppress_health_check=list(Heal
 def test_paths_are_json_pointers_parents_first():
     assert paths({"a/b": {"c~d": [1, {"e": 2}]}}) == ["/a~1b", "/a~1b/c~0d", "/a~1b/c~0d/0", "/a~1b/c~0d/1",
                                                        "/a~1b/c~0d/1/e"]
+
+
+def test_pointers_are_rfc_6901_array_positions_and_escapes_included():
+    frame = {"content": [{"text": "hi"}], "a/b": 1, "m~n": 2}
+    assert get(frame, "/content/0/text") == "hi" and get(frame, "/a~1b") == 1 and get(frame, "/m~0n") == 2
+    assert protocol.with_value(frame, "/content/0/text", "yo")["content"] == [{"text": "yo"}]
+    assert protocol.without(frame, "/a~1b") == {"content": [{"text": "hi"}], "m~n": 2}
+    assert frame["a/b"] == 1   # the original is left alone
 
 
 def test_one_change_at_one_path():
@@ -121,3 +129,11 @@ def test_a_case_describes_itself_for_a_bug_ticket():
     assert case.describe() == "/a = 0 (wrong type)"
     assert Case(REQUEST, {}, "/a", MISSING).describe() == "/a left out"
     assert Case(REQUEST, {"a": Deep(1000)}, "/a", DEEP, Deep(1000)).shown_value() == "(an array nested 1000 deep)"
+
+
+def test_bad_requests_are_built_by_pointer_from_a_valid_one():
+    assert "prompt" not in protocol.request_without(SETTINGS, protocol.PROMPT)["user_input"]
+    assert protocol.request_with(SETTINGS, protocol.CUSTOMER, "abc")["customer_id"] == "abc"
+    assert "customer_id" not in protocol.request_without(SETTINGS, protocol.CUSTOMER)
+    big = protocol.oversized_request(SETTINGS, 1)
+    assert len(big) > 2**20 and json.loads(big)["user_input"]["prompt"][0]["text"] == "x" * 2**20

@@ -5,7 +5,7 @@ from __future__ import annotations
 from support.explore.cases import REQUEST, VALID, WRONG_TYPE, Case
 from support.explore.findings import UNCHANGED, Findings
 from support.explore.probe import ProbeResult
-from support.rules import Outcome
+from support.verdicts import Outcome
 from support.transcript import Transcript
 
 

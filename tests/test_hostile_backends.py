@@ -7,7 +7,8 @@ import pytest
 
 from support import rules
 from support.config import load
-from support.recorder import Flooded, Recorder
+from support.link import Caps, Flooded
+from support.transcript import Recorder
 from support.session import Session
 from support.tokens import mint
 from support.transcript import Transcript
@@ -65,9 +66,8 @@ def test_a_frame_nested_too_deep_is_a_malformed_frame_and_the_reading_goes_on(un
 
 
 def test_the_flood_cap_closes_the_connection_with_a_reason():
-    dialect = Dialect.load("v2")
-    recorder = Recorder(Transcript("t"), dialect, max_frames=3)
+    caps = Caps(max_frames=3, max_bytes=None)
     for _ in range(3):
-        recorder.received('{"type":"pong"}')
+        caps.count('{"type":"pong"}')
     with pytest.raises(Flooded, match="flooded 4 frames"):
-        recorder.received('{"type":"pong"}')
+        caps.count('{"type":"pong"}')

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import pytest
 
 from support import html_report, report, rules, timeline
-from support.transcript import RECEIVED, Transcript
+from support.transcript import RECEIVED, Entry, Transcript
 from tests.behave_runner import ALLURE_FORMAT, needs_allure, run_behave
 from tests.hostile import hostile
 
@@ -32,11 +32,11 @@ def hostile_transcript(violating: int) -> tuple[Transcript, list]:
               json.dumps({"type": "text_chunk", "text": SCRIPT, "chunk_index": 2}),
               nested(500), nested(100_000), "[" * 100_000 + "]" * 100_000]
     for n, raw in enumerate(frames, start=1):
-        tr.append(RECEIVED, "unknown", t=n / 1000, raw=raw, label=SURROGATE + SCRIPT)
+        tr.add(Entry(0, n / 1000, RECEIVED, "unknown", raw=raw, label=SURROGATE + SCRIPT))
     found = []
     for n in range(violating):
-        entry = tr.append(RECEIVED, "text_chunk", t=0.01 + n / 100_000,
-                          raw=json.dumps({"type": "text_chunk", "text": SCRIPT + SURROGATE}), label="text_chunk")
+        entry = tr.add(Entry(0, 0.01 + n / 100_000, RECEIVED, "text_chunk",
+                             raw=json.dumps({"type": "text_chunk", "text": SCRIPT + SURROGATE}), label="text_chunk"))
         found.append(rules.Violation("no_text_after_text_completed", entry.seq,
                                      f"text_chunk after text_completed {SURROGATE}{SCRIPT}", SCRIPT + SURROGATE))
     return tr, found

@@ -14,8 +14,8 @@ import pytest
 
 from behave_runner import run_suite
 from conftest import conforming_text_reply
-from support import html_report, rules
-from support.transcript import RECEIVED, Transcript
+from support import html_report, rules, verdicts
+from support.transcript import RECEIVED, Entry, Transcript
 from support.transcript_view import around
 
 BROWSER = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
@@ -30,8 +30,12 @@ def fake_scenario(name: str, state: str, steps=(), error_message: str = "", chat
     return SimpleNamespace(
         name=name, keyword="Scenario", status=status(state), duration=0.5, effective_tags={"chat"},
         error_message=error_message, feature=SimpleNamespace(name="Chat"),
-        all_steps=[SimpleNamespace(keyword=k, name=t, status=status(s), duration=0.1, error_message=m)
-                   for k, t, s, m in steps], **({"chat_suite": chat_suite} if chat_suite is not None else {}))
+        all_steps=[fake_step(*step) for step in steps], **({"chat_suite": chat_suite} if chat_suite is not None else {}))
+
+
+def fake_step(keyword: str, name: str, state: str, message: str | None, exception: Exception | None = None):
+    return SimpleNamespace(keyword=keyword, name=name, status=status(state), duration=0.1, error_message=message,
+                           exception=exception)
 
 
 def a_transcript(b):
@@ -56,14 +60,15 @@ def test_a_hook_error_counts_as_failed_and_its_violation_is_highlighted(b):
     assert "1 failed" in page
 
 
-def test_the_failing_steps_message_is_shown_and_violations_are_read_back_from_it():
-    message = ("Assertion Failed: 1 protocol rule(s) broken on my connection (1 violation(s)):\n"
-               "[chunk_index_sequence] at event #10: request 1: chunk_index 4, expected 3 (a gap)")
-    scenario = fake_scenario("S", "failed", steps=[("Then", "the whole conversation keeps the protocol", "failed",
-                                                    message)])
+def test_the_failing_steps_message_is_shown_and_its_violations_come_with_it(b):
+    tr = a_transcript(b)
+    broken = verdicts.rules_broken(tr, [rules.Violation("chunk_index_sequence", 10, "a gap")], "chunk_index_sequence")
+    message = f"Assertion Failed: {broken}"
+    scenario = fake_scenario("S", "failed", steps=[("Then", "the answer streams in several pieces", "failed",
+                                                    message, broken)])
     v = html_report.view(scenario)
     assert v.status == "failed" and v.message == message
-    assert [(x.connection, x.seq) for x in v.broken] == [("my connection", 10)]
+    assert [(x.connection, x.rule, x.seq) for x in v.broken] == [(tr.name, "chunk_index_sequence", 10)]
 
 
 def test_everything_is_escaped_and_tokens_masked(b):
@@ -122,8 +127,8 @@ def test_a_failing_run_reads_well_in_a_real_browser(tmp_path):
 def test_a_flooding_backend_cannot_make_a_giant_page():
     tr = Transcript("my connection")
     for n in range(1, 20_001):
-        tr.append(RECEIVED, "text_chunk", t=n / 1000, raw='{"type": "text_chunk", "content": "' + "x" * 5000 + '"}',
-                  label="text_chunk")
+        tr.add(Entry(0, n / 1000, RECEIVED, "text_chunk", raw='{"type": "text_chunk", "content": "' + "x" * 5000 + '"}',
+                     label="text_chunk"))
     scenario = fake_scenario("flood", "passed", chat_suite={"transcripts": [tr], "violations": []})
     page = html_report.render_report([html_report.view(scenario)])
     assert "18000 marks not drawn" in page

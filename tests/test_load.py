@@ -15,6 +15,7 @@ from support import load, load_results
 from support.backend_process import BackendProcess
 from support.config import load as load_settings
 from support.html_report import ScenarioView, scenario_html
+from support.protocol import CloseKind
 from support.vocabulary import Dialect
 from tests.behave_runner import ROOT, run_suite
 from tests.conftest import conforming_text_reply
@@ -25,7 +26,7 @@ SECRET = "load-test-secret-of-at-least-32-bytes!!"
 def test_samples_of_one_conversation(b):
     b.ready()                                   # t=0.1
     conforming_text_reply(b)                                     # request at 0.2, text at 0.5/0.6/0.7, flags at 1.0/1.1
-    b.closed(1000, how="closed by suite")                        # t=1.2
+    b.closed(1000, how=CloseKind.BY_SUITE)                        # t=1.2
     s = load.samples(b.tr)
     assert s["ws_connecting"] == [100.0]
     assert s["time_to_first_text"] == [300.0]
@@ -78,7 +79,7 @@ def test_share_within_counts_a_missing_value_as_a_miss():
 def test_metrics_and_table_name_metrics_as_k6_does(b):
     b.ready()
     conforming_text_reply(b)
-    b.closed(1000, how="closed by suite")
+    b.closed(1000, how=CloseKind.BY_SUITE)
     summary = load_results.metrics(load_results.combine([load.samples(b.tr)] * 4), wall_s=2.0)
     assert summary["time_to_first_text"]["count"] == 4 and summary["time_to_first_text"]["p95"] == 300.0
     assert summary["ws_msgs_received"] == {"count": 40, "rate": 20.0}
@@ -92,7 +93,7 @@ def test_metrics_and_table_name_metrics_as_k6_does(b):
 def test_judging_drops_a_clean_transcript_and_keeps_a_broken_one(b, v2):
     b.ready()
     conforming_text_reply(b)
-    b.closed(1000, how="closed by suite")
+    b.closed(1000, how=CloseKind.BY_SUITE)
 
     class Held:   # what judge reads of a Session: its transcript
         transcript = b.tr

@@ -1,9 +1,10 @@
-"""rules.probe_outcome: what became of one generated frame, judged on a transcript without a socket."""
+"""verdicts.probe_outcome: what became of one generated frame, judged on a transcript without a socket."""
 from __future__ import annotations
 
 import pytest
 
-from support import rules
+from support import verdicts
+from support.protocol import CloseKind
 
 
 def _request(b, chat_id=None):
@@ -22,29 +23,29 @@ def _answer(b, text=("Hello", " there")):
 def test_a_complete_answer_keeps_the_promise(b):
     sent = _request(b)
     _answer(b)
-    outcome = rules.probe_outcome(b.tr, sent)
-    assert outcome.ok and outcome.name == rules.ANSWERED
+    outcome = verdicts.probe_outcome(b.tr, sent)
+    assert outcome.ok and outcome.name == verdicts.ANSWERED
 
 
 def test_a_refusal_with_a_reason_keeps_the_promise(b):
     sent = _request(b)
     b.recv("error", stage="validation", message="Prompt required")
-    outcome = rules.probe_outcome(b.tr, sent)
-    assert outcome.ok and outcome.name == rules.REFUSED and "Prompt required" in outcome.detail
+    outcome = verdicts.probe_outcome(b.tr, sent)
+    assert outcome.ok and outcome.name == verdicts.REFUSED and "Prompt required" in outcome.detail
 
 
 @pytest.mark.parametrize("message", ["", "   ", None])
 def test_an_error_that_says_nothing(b, message):
     sent = _request(b)
     error = b.recv("error", stage="validation", message=message)
-    outcome = rules.probe_outcome(b.tr, sent)
+    outcome = verdicts.probe_outcome(b.tr, sent)
     assert outcome.name == "error that says nothing" and outcome.seq == error.seq
 
 
 def test_an_empty_answer_with_no_error(b):
     sent = _request(b)
     _answer(b, text=())
-    assert rules.probe_outcome(b.tr, sent).name == "empty answer with no error"
+    assert verdicts.probe_outcome(b.tr, sent).name == "empty answer with no error"
 
 
 def test_an_answer_then_an_error(b):
@@ -54,7 +55,7 @@ def test_an_answer_then_an_error(b):
     error = b.recv("error", stage="database", message="Failed to save chat history")
     b.recv("text_completed")
     b.recv("tts_not_requested")
-    outcome = rules.probe_outcome(b.tr, sent)
+    outcome = verdicts.probe_outcome(b.tr, sent)
     assert outcome.name == "answer then error" and outcome.seq == error.seq
 
 
@@ -62,7 +63,7 @@ def test_an_error_that_trails_the_flags_counts_too(b):
     sent = _request(b)
     _answer(b)
     b.recv("error", stage="text", message="late")
-    assert rules.probe_outcome(b.tr, sent).name == "answer then error"
+    assert verdicts.probe_outcome(b.tr, sent).name == "answer then error"
 
 
 def test_an_unknown_chat_is_reported_beside_a_complete_answer(b):
@@ -73,49 +74,49 @@ def test_an_unknown_chat_is_reported_beside_a_complete_answer(b):
     b.recv("error", stage="database", message="Chat session not found")
     b.recv("text_completed")
     b.recv("tts_not_requested")
-    assert rules.probe_outcome(b.tr, sent).name == rules.ANSWERED
+    assert verdicts.probe_outcome(b.tr, sent).name == verdicts.ANSWERED
 
 
 def test_silence(b):
     sent = _request(b)
-    assert rules.probe_outcome(b.tr, sent).name == "no answer in time"
+    assert verdicts.probe_outcome(b.tr, sent).name == "no answer in time"
 
 
 def test_an_answer_that_never_finished(b):
     sent = _request(b)
     b.recv("working", request_type="text")
     b.recv("text_chunk", text="Hel", chunk_index=1)
-    assert rules.probe_outcome(b.tr, sent).name == "answer never finished"
+    assert verdicts.probe_outcome(b.tr, sent).name == "answer never finished"
 
 
 @pytest.mark.parametrize("code, name", [(1000, "closed with code 1000"), (1011, "closed with code 1011"),
                                         (None, "dropped without a close frame")])
 def test_any_close_in_answer_is_a_failure(b, code, name):
     sent = _request(b)
-    b.closed(code=code, how="closed by backend" if code else "connection dropped")
-    assert rules.probe_outcome(b.tr, sent).name == name
+    b.closed(code=code, how=CloseKind.BY_BACKEND if code else CloseKind.DROPPED)
+    assert verdicts.probe_outcome(b.tr, sent).name == name
 
 
 def test_a_flood_is_named(b):
     sent = _request(b)
-    b.closed(code=None, how="flooded")
-    outcome = rules.probe_outcome(b.tr, sent)
-    assert outcome.name == "flooded" and not outcome.ok
+    b.closed(code=None, how=CloseKind.FLOODED)
+    outcome = verdicts.probe_outcome(b.tr, sent)
+    assert outcome.name == CloseKind.FLOODED and not outcome.ok
 
 
 def test_the_suites_own_close_is_not_the_backends(b):
     sent = _request(b)
     _answer(b)
-    b.closed(code=1000, how="closed by suite")
-    assert rules.probe_outcome(b.tr, sent).ok
+    b.closed(code=1000, how=CloseKind.BY_SUITE)
+    assert verdicts.probe_outcome(b.tr, sent).ok
 
 
 def test_a_frame_that_is_not_a_request_may_be_ignored_or_refused(b):
     b.ready()
     sent = b.sent_raw("this is {not JSON")
-    assert rules.probe_outcome(b.tr, sent).name == rules.TAKEN
+    assert verdicts.probe_outcome(b.tr, sent).name == verdicts.TAKEN
     b.recv("error", stage="validation", message="Invalid payload")
-    assert rules.probe_outcome(b.tr, sent).name == rules.TAKEN
+    assert verdicts.probe_outcome(b.tr, sent).name == verdicts.TAKEN
 
 
 def test_events_after_the_window_are_not_the_frames(b):
@@ -123,5 +124,5 @@ def test_events_after_the_window_are_not_the_frames(b):
     sent = b.sent_raw("[]")
     pong = b.recv("pong", timestamp="2026-01-01T00:00:00Z")
     b.recv("error", stage="validation", message="")   # answers something sent later
-    assert rules.probe_outcome(b.tr, sent, until=pong.seq).ok
-    assert rules.probe_outcome(b.tr, sent).name == "error that says nothing"
+    assert verdicts.probe_outcome(b.tr, sent, until=pong.seq).ok
+    assert verdicts.probe_outcome(b.tr, sent).name == "error that says nothing"

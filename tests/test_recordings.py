@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from support import recheck, rules
+from support import recheck, rules, verdicts
 from support.vocabulary import Dialect
 from support.transcript_view import to_json
 
@@ -37,7 +37,7 @@ def test_the_recordings_are_there():
 def test_a_clean_recording_keeps_every_rule(name):
     for tr, found in checked(name).values():
         assert tr.received(), f"{name}: {tr.name} has no frames: the recording was not read"
-        assert rules.violations_only(found) == [], rules.explain(rules.violations_only(found), tr)
+        assert verdicts.violations_only(found) == [], verdicts.explain(verdicts.violations_only(found), tr)
 
 
 def test_production_habits_are_notices_that_fail_only_when_strict():
@@ -46,7 +46,7 @@ def test_production_habits_are_notices_that_fail_only_when_strict():
     assert any("'event_type' is a required property" in m for m in notices), notices
     assert any("$.content.model: None" in m for m in notices), notices
     tr, strict = checked("speech-buffered.json", strict=True)["my connection"]
-    assert {v.rule for v in rules.violations_only(strict)} == {"frames_match_schema"}
+    assert {v.rule for v in verdicts.violations_only(strict)} == {"frames_match_schema"}
 
 
 def test_a_search_tool_without_result_is_conforming_unless_results_are_required():
@@ -59,22 +59,22 @@ def test_a_search_tool_without_result_is_conforming_unless_results_are_required(
 
 def test_customer_b_writing_into_customer_a_chat_is_caught():
     tr, found = checked("defect-cross-tenant.json")["customer B"]
-    refused, what = rules.request_refused(tr, tr.last_request())
+    refused, what = verdicts.request_refused(tr, tr.last_request())
     assert not refused and what == "the backend worked on it: working at #6", what
-    bad = rules.violations_only(found)
+    bad = verdicts.violations_only(found)
     assert [v.rule for v in bad] == ["errors_expected"] and "Failed to save chat history" in bad[0].message
 
 
 def test_a_blank_prompt_answered_without_an_error_is_caught():
     tr, found = checked("defect-blank-prompt.json")["my connection"]
-    refused, what = rules.request_refused(tr, tr.last_request())
+    refused, what = verdicts.request_refused(tr, tr.last_request())
     assert not refused and "worked on it: working" in what
     assert tr.first("error") is None
 
 
 def test_a_speech_only_request_without_its_message_id_is_reported():
     tr, found = checked("speech-only-without-message-id.json")["my connection"]
-    bad = rules.violations_only(found)
+    bad = verdicts.violations_only(found)
     assert [v.rule for v in bad] == ["errors_expected"] and "TTS request requires message_id" in bad[0].message
 
 
@@ -99,8 +99,8 @@ def test_a_report_the_suite_wrote_re_checks_to_the_same_verdict(b, tmp_path):
     document = {"connections": {b.tr.name: to_json(b.tr)}}
     again = recheck.recheck(json.loads(json.dumps(document)), Dialect.load("v2"))
     [(tr, found)] = again
-    assert [(v.rule, v.seq) for v in rules.violations_only(found)] == \
-           [(v.rule, v.seq) for v in rules.violations_only(rules.check(b.tr))] == [("errors_expected", tr.entries[-2].seq)]
+    assert [(v.rule, v.seq) for v in verdicts.violations_only(found)] == \
+           [(v.rule, v.seq) for v in verdicts.violations_only(rules.check(b.tr))] == [("errors_expected", tr.entries[-2].seq)]
     assert tr.closed().fields["code"] == 1000
 
 
@@ -113,4 +113,4 @@ def test_a_frame_clipped_in_the_file_is_not_judged_and_the_rest_is(b):
     saved = document["connections"][b.tr.name][huge.seq - 1]
     assert len(saved["raw"]) == 1000 and saved["raw_length"] > 5000
     [(tr, found)] = recheck.recheck(document, Dialect.load("v2"))
-    assert rules.violations_only(found) == [] and tr.entries[huge.seq - 1].kind == "malformed"
+    assert verdicts.violations_only(found) == [] and tr.entries[huge.seq - 1].kind == "malformed"

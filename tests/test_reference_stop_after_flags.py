@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from support import config, rules
+from support import config, rules, verdicts
 from support.backend_process import BackendProcess
 from support.session import Session, run_blocking
 from support.tokens import mint
@@ -25,7 +25,7 @@ def test_a_stop_after_both_flags_gets_no_answer_and_no_second_flag():
             await session.open()
             asked = await session.send_request(settings.chat_prompt)
             await session.wait_for(lambda t: t.request_finished(asked.request), "the answer")
-            answer = rules.answer_id_of(session.transcript, asked.request)
+            answer = verdicts.answer_id_of(session.transcript, asked.request)
             for request_type, extra in (("tts", {"message_id": answer}), ("text", {})):
                 sent = await session.send_request(settings.tts_prompt, speech=True, request_type=request_type, **extra)
                 await session.wait_for(lambda t: t.request_finished(sent.request), "both flags")
@@ -37,5 +37,5 @@ def test_a_stop_after_both_flags_gets_no_answer_and_no_second_flag():
             await session.close()
 
         run_blocking(conversation(), 60)
-    broken = rules.violations_only(rules.check(session.transcript))
-    assert broken == [], rules.explain(broken, session.transcript)
+    broken = verdicts.violations_only(rules.check(session.transcript))
+    assert broken == [], verdicts.explain(broken, session.transcript)

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from conftest import AUDIO, CHAT_ID, TranscriptBuilder, cancelled_reply, conforming_text_reply, db_record
-from support import rules
+from support import rules, verdicts
 from support.rules import NOTICE, RULES, VIOLATION
 from support.transcript_view import brief, dump, flow
 
@@ -325,7 +325,7 @@ def test_rule_fails_on_breaking_transcript(b, name):
 @pytest.mark.parametrize("name", sorted(set(BREAKERS) - rules.OPT_IN - {"known_events"}))
 def test_whole_transcript_check_reports_the_breaking_rule(b, name):
     BREAKERS[name](b)
-    assert name in {v.rule for v in rules.violations_only(rules.check(b.tr))}
+    assert name in {v.rule for v in verdicts.violations_only(rules.check(b.tr))}
 
 
 # -- further ways to break a rule --------------------------------------------------------------
@@ -412,7 +412,7 @@ def test_a_duplicate_text_completed_after_both_flags_is_a_violation(b):
     b.recv("text_completed")
     b.recv("tts_not_requested")
     bad = b.recv("text_completed")
-    found = rules.violations_only(rules.check(b.tr))
+    found = verdicts.violations_only(rules.check(b.tr))
     assert bad.seq in {v.seq for v in found}, f"duplicate text_completed #{bad.seq} went unnoticed:\n{dump(b.tr)}"
 
 
@@ -421,7 +421,7 @@ def test_a_text_chunk_after_the_request_finished_is_a_violation(b):
     b.recv("text_chunk", text="Hi", chunk_index=1)
     flags(b)
     bad = b.recv("text_chunk", text=" again", chunk_index=2)
-    assert bad.seq in {v.seq for v in rules.violations_only(rules.check(b.tr))}
+    assert bad.seq in {v.seq for v in verdicts.violations_only(rules.check(b.tr))}
 
 
 def test_refused_request_owes_no_completion_flags(b):
@@ -534,7 +534,7 @@ def _speech_only_reply(b, record):
 
 def test_a_speech_only_record_names_the_message_it_read_aloud(b):
     _speech_only_reply(b, {"message_id": 2})
-    assert rules.violations_only(rules.check(b.tr, ["db_record_well_formed", "frames_match_schema"])) == []
+    assert verdicts.violations_only(rules.check(b.tr, ["db_record_well_formed", "frames_match_schema"])) == []
 
 
 def test_a_speech_only_record_may_be_a_chat_record(b):
@@ -563,10 +563,10 @@ def test_unknown_event_is_a_notice_unless_strict(b):
     bad = break_known_events(b)
     [notice] = rules.check(b.tr, ["known_events"])
     assert notice.severity == NOTICE and notice.seq == bad.seq and "brand_new_event" in notice.message
-    assert rules.violations_only(rules.check(b.tr)) == []
+    assert verdicts.violations_only(rules.check(b.tr)) == []
     [strict] = rules.check(b.tr, ["known_events"], strict=True)
     assert strict.severity == VIOLATION
-    assert rules.violations_only(rules.check(b.tr, strict=True)) != []
+    assert verdicts.violations_only(rules.check(b.tr, strict=True)) != []
 
 
 def test_cancel_message_gives_the_timing(b):
@@ -581,8 +581,8 @@ def test_cancel_message_gives_the_timing(b):
 
 def test_explain_names_every_broken_rule(b):
     break_tts_error_then_completed(b)
-    found = rules.violations_only(rules.check(b.tr))
-    text = rules.explain(found, b.tr)
+    found = verdicts.violations_only(rules.check(b.tr))
+    text = verdicts.explain(found, b.tr)
     assert text.startswith(f"{len({v.rule for v in found})} protocol rule(s) broken on {b.tr.name}")
     assert all(f"[{v.rule}]" in text for v in found)
 
@@ -594,7 +594,7 @@ def test_explain_folds_many_violations_of_one_rule(b):
     for i in range(5):
         b.recv_frame({"type": "text_chunk", "content": 42 + i, "session_id": "ws-session-1"})
     found = rules.check(b.tr, ["frames_match_schema"])
-    text = rules.explain(found, b.tr)
+    text = verdicts.explain(found, b.tr)
     assert len(found) == 5 and text.count("breaks its schema") == 2
     assert "… and 3 more like it, at events #6, #7, #8" in text
 
@@ -699,14 +699,14 @@ def test_refusal_by_close_code(b, code, refused):
     b.ready(session_id=None, version="2.0")
     b.sent_request()
     b.closed(code, "Unauthorized")
-    ok, what = rules.refusal(b.tr)
+    ok, what = verdicts.refusal(b.tr)
     assert ok is refused and f"code {code}" in what
-    assert rules.work_done(b.tr) == []
+    assert verdicts.work_done(b.tr) == []
 
 
 def test_refusal_needs_the_connection_to_end(b):
     b.ready()
-    assert rules.refusal(b.tr) == (False, "the connection is still open")
+    assert verdicts.refusal(b.tr) == (False, "the connection is still open")
 
 
 def test_work_done_and_request_refused(b):
@@ -714,11 +714,11 @@ def test_work_done_and_request_refused(b):
     conforming_text_reply(b)
     b.sent_request(prompt="someone else's chat")
     b.recv("error", stage="validation", message="Forbidden customer")
-    assert [e.kind for e in rules.work_done(b.tr)][:2] == ["working", "text_chunk"]
-    assert rules.request_refused(b.tr, 1)[0] is False
-    ok, what = rules.request_refused(b.tr, 2)
+    assert [e.kind for e in verdicts.work_done(b.tr)][:2] == ["working", "text_chunk"]
+    assert verdicts.request_refused(b.tr, 1)[0] is False
+    ok, what = verdicts.request_refused(b.tr, 2)
     assert ok and "Forbidden customer" in what
-    assert rules.chat_id_of(b.tr, 1) == CHAT_ID and rules.chat_id_of(b.tr, 2) is None
+    assert verdicts.chat_id_of(b.tr, 1) == CHAT_ID and verdicts.chat_id_of(b.tr, 2) is None
 
 
 # -- strict where clients rely, lenient elsewhere (§11) ----------------------------------------

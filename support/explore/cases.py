@@ -5,10 +5,13 @@ Paths are JSON pointers (RFC 6901): ``/user_input/prompt/0/text``; ``""`` is the
 """
 from __future__ import annotations
 
-import copy
 import json
 from dataclasses import dataclass, field
 from typing import Any
+
+from jsonpointer import escape, resolve_pointer
+
+from support.protocol import with_value, without
 
 # The families of frames a client can send.
 REQUEST, CONTROL, UNKNOWN_TYPE, NOT_JSON, BINARY = "request", "control frame", "unknown type", "not JSON", "binary"
@@ -91,22 +94,6 @@ def dumps(value: Any) -> str:
     return text
 
 
-def escape(part: str | int) -> str:
-    return str(part).replace("~", "~0").replace("/", "~1")
-
-
-def pointer(parts: list) -> str:
-    return "".join("/" + escape(p) for p in parts)
-
-
-def unescape(part: str) -> str:
-    return part.replace("~1", "/").replace("~0", "~")
-
-
-def parts_of(path: str) -> list[str]:
-    return [unescape(p) for p in path.split("/")[1:]] if path else []
-
-
 def paths(value: Any, prefix: str = "") -> list[str]:
     """Every JSON pointer in a value, parents before children ("" itself not included)."""
     out: list[str] = []
@@ -122,9 +109,8 @@ def paths(value: Any, prefix: str = "") -> list[str]:
 
 
 def get(value: Any, path: str) -> Any:
-    for part in parts_of(path):
-        value = value[int(part)] if isinstance(value, list) else value[part]
-    return value
+    """The value at a JSON pointer (RFC 6901); raises JsonPointerException when there is none."""
+    return resolve_pointer(value, path)
 
 
 def changed(frame: Any, path: str, change: str, value: Any = None) -> Any:
@@ -132,23 +118,8 @@ def changed(frame: Any, path: str, change: str, value: Any = None) -> Any:
     or (UNKNOWN_FIELD) value = (key, new value) added to the object at path."""
     if change == UNKNOWN_FIELD:
         key, new = value
-        out = copy.deepcopy(frame)
-        target = get(out, path)
-        target[key] = new
-        return out
-    if not path:
-        return None if change == MISSING else value
-    out = copy.deepcopy(frame)
-    *parents, last = parts_of(path)
-    holder = out
-    for part in parents:
-        holder = holder[int(part)] if isinstance(holder, list) else holder[part]
-    key: Any = int(last) if isinstance(holder, list) else last
-    if change == MISSING:
-        del holder[key]
-    else:
-        holder[key] = value
-    return out
+        return with_value(frame, path + "/" + escape(key), new)
+    return without(frame, path) if change == MISSING else with_value(frame, path, value)
 
 
 def json_type(value: Any) -> str:

@@ -4,15 +4,15 @@ The frame goes out; a request must get an answer or a refusal within error_timeo
 begun, both completion flags within timeout. Then a ping: its pong marks the end of the frame's
 answer window (the backend answers in order, so an error that trails the answer arrives before
 it). Then a valid question, which must be answered in full. Last, the whole-conversation rules.
-The verdicts are rules.probe_outcome and rules.not_answered_in_full; this module only waits.
+The verdicts are verdicts.probe_outcome and verdicts.not_answered_in_full; this module only waits.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from support import rules
+from support import rules, verdicts
 from support.explore.cases import Case
-from support.rules import Outcome
+from support.verdicts import Outcome
 from support.session import ClosedByBackend, Session, WaitTimeout
 from support.transcript import Transcript
 
@@ -37,7 +37,7 @@ async def run_probe(settings, dialect, token: str, case: Case, name: str) -> Pro
     tr = session.transcript
     if not outcome.ok:
         return ProbeResult(case, outcome, tr)
-    violations = rules.violations_only(rules.check(tr, strict=settings.strict_events))
+    violations = verdicts.violations_only(rules.check(tr, strict=settings.strict_events))
     if violations:
         first = violations[0]
         outcome = Outcome(f"broke [{first.rule}]", first.message, first.seq)
@@ -65,10 +65,10 @@ async def _judge(session: Session, case: Case, settings) -> Outcome:
         try:
             pong = await session.ping(settings.timeout)
         except WaitTimeout:
-            outcome = rules.probe_outcome(tr, sent)
+            outcome = verdicts.probe_outcome(tr, sent)
             return outcome if not outcome.ok else Outcome("no pong afterwards", f"a ping got no pong within "
                                                                                 f"timeout={settings.timeout:g} s")
-        outcome = rules.probe_outcome(tr, sent, until=pong.seq)
+        outcome = verdicts.probe_outcome(tr, sent, until=pong.seq)
         if not outcome.ok:
             return outcome
         for error in tr.of_kind("error", after=sent.seq):
@@ -77,9 +77,9 @@ async def _judge(session: Session, case: Case, settings) -> Outcome:
         question = await session.send_request(settings.chat_prompt)
         await session.wait_for(lambda t: t.request_finished(question.request), "the next question's answer",
                                settings.timeout)
-        why = rules.not_answered_in_full(tr, question.request)
+        why = verdicts.not_answered_in_full(tr, question.request)
         return outcome if why is None else Outcome("next question not answered in full", why)
     except ClosedByBackend:
-        return rules.closed_outcome(tr)
+        return verdicts.closed_outcome(tr)
     except WaitTimeout as exc:
         return Outcome("next question not answered in full", str(exc).splitlines()[0])
