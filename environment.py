@@ -6,7 +6,7 @@ import os
 
 from behave.model import Step
 
-from support import config, gating, html_report, matchers, report, tokens
+from support import config, gating, html_report, matchers, report, tokens, transcript_file
 from support.backend_process import BackendStartError, end_with_this_process, start_reference
 from support.session import probe
 from support.vocabulary import Dialect, UnknownDialect
@@ -121,8 +121,8 @@ def finish_scenario(context, scenario, world):
     for line in report.flow_lines(world.transcripts()) + report.notices(checked):
         say(line)
     status = scenario.status.name
-    path = report.transcript_path(context.run_folder, scenario.feature.name, scenario.name)
-    report.write_json(path, scenario.feature.name, scenario.name, status, checked, context.settings.dialect)
+    path = transcript_file.transcript_path(context.run_folder, scenario.feature.name, scenario.name)
+    transcript_file.write_json(path, scenario.feature.name, scenario.name, status, checked, context.settings.dialect)
     report.attach(scenario, path, checked, status)
     html_report.attach_to_allure(scenario)
     explanation = report.explain_broken(checked)

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from behave import given, then
 
-from support import load, report
+from support import load, report, transcript_file
 
 
 async def _run(context, count: int, speech: bool) -> None:
-    path = report.transcript_path(context.run_folder, context.scenario.feature.name, context.scenario.name)
+    path = transcript_file.transcript_path(context.run_folder, context.scenario.feature.name, context.scenario.name)
     context.load_report = path.with_name(path.stem + ".load.json")
     context.load_run = await load.run_scenario(context.settings, context.dialect, count, speech, context.load_report,
                                                say=report.say)   # stderr: stdout belongs to behave's formatters

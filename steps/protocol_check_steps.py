@@ -6,7 +6,7 @@ rule's text. The result is kept on the context so after_scenario does not check 
 """
 from behave import then
 
-from support import report
+from support import report, transcript_file
 
 
 @then(report.CLOSING_STEP)
@@ -18,5 +18,5 @@ def step_whole_conversation_keeps_the_protocol(context):
     explanation = report.explain_broken(context.protocol_checked)
     if explanation:
         scenario = context.scenario
-        path = report.transcript_path(context.run_folder, scenario.feature.name, scenario.name)
+        path = transcript_file.transcript_path(context.run_folder, scenario.feature.name, scenario.name)
         raise AssertionError(f"{explanation}\ntranscript: {path}")

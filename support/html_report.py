@@ -102,7 +102,7 @@ def view(scenario: Any, feature_name: str | None = None) -> ScenarioView:
     broken = timeline.broken_from(suite.get("violations") or [])
     if status == "failed" and not [b for b in broken if b.severity == "violation"]:
         broken += timeline.broken_from(step_violations(scenario))
-    transcripts = [tr for tr in (suite.get("transcripts") or []) if hasattr(tr, "to_json")]
+    transcripts = [tr for tr in (suite.get("transcripts") or []) if isinstance(tr, Transcript)]
     feature = getattr(scenario, "feature", None)
     return ScenarioView(
         feature=feature_name or getattr(feature, "name", ""),

@@ -8,10 +8,7 @@ For report formatters, every scenario that ran carries ``scenario.chat_suite`` (
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-import re
 import sys
 import time
 from pathlib import Path
@@ -19,16 +16,15 @@ from pathlib import Path
 from behave.reporter.summary import AbstractSummaryReporter
 
 from support import rules, verdicts
-from support.config import Settings
 from support.secrets import mask
 from support.transcript import Transcript
-from support.transcript_view import flow, to_json
+from support.transcript_file import Checked, findings
+from support.transcript_view import flow
 
 # The generated last step of every scenario that runs (environment.py adds it, steps/protocol_check_steps.py
 # runs it): a broken rule fails this step, so every formatter reports a failed scenario with the rule's text.
 CLOSING_STEP = "the whole conversation keeps the protocol"
 
-Checked = list[tuple[Transcript, list[rules.Violation]]]
 
 
 _said = [""]   # the last note said
@@ -51,7 +47,6 @@ def just_said(text: str) -> bool:
 
 MACHINE_FORMATS = ("json", "json.pretty", "rerun")
 MARKER = ".written-by-chat-suite"
-RAW_LIMIT = 2**20   # characters of one frame kept in a transcript file; a longer one is clipped, its length noted
 
 
 def machine_output_on_stdout(formats: list[str], outputs: list) -> bool:
@@ -112,21 +107,6 @@ def discard_run_folder(folder: Path) -> None:
         pass   # something else wrote there: leave it
 
 
-def slug(text: str) -> str:
-    """A file name for a feature or scenario name: its words (any script), lower case, joined by dashes,
-    then a short hash of the exact name, so names that differ only in case, punctuation or script
-    ("Stop!" and "Stop?", two Chinese names) get files of their own."""
-    words = re.sub(r"[\W_]+", "-", text.lower()).strip("-")[:60].strip("-")
-    digest = hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()[:8]
-    return f"{words}-{digest}" if words else digest
-
-
-def transcript_path(directory: str | Path, feature: str, scenario: str) -> Path:
-    """Where write_json puts a scenario's transcript in the run folder (known before it is written);
-    one file per distinct feature and scenario name."""
-    return Path(directory) / slug(feature) / f"{slug(scenario)}.json"
-
-
 def check_all(transcripts: list[Transcript], strict: bool) -> Checked:
     """Every whole-transcript rule over every connection: (transcript, findings incl. notices)."""
     return [(tr, rules.check(tr, strict=strict)) for tr in transcripts]
@@ -148,28 +128,10 @@ def notices(checked: Checked) -> list[str]:
             for tr, found in checked for v in found if v.severity == rules.NOTICE]
 
 
-def findings(checked: Checked) -> list[dict]:
-    return [{"connection": tr.name, "rule": v.rule, "seq": v.seq, "message": v.message, "severity": v.severity,
-             "context": v.context} for tr, found in checked for v in found]
-
-
-def write_json(path: Path, feature: str, scenario: str, status: str, checked: Checked,
-               dialect: str = Settings.dialect) -> Path:
-    """The scenario's transcript file; `python -m support.recheck` re-judges it later."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({
-        "feature": feature, "scenario": scenario, "status": status, "dialect": dialect,
-        "modes": {tr.name: tr.mode for tr, _ in checked},
-        "violations": findings(checked),
-        "connections": {tr.name: to_json(tr, raw_limit=RAW_LIMIT) for tr, _ in checked},
-    }, indent=1))
-    return path
-
-
 def attach(scenario, path: Path, checked: Checked, status: str) -> dict:
     """Put what report formatters need on the scenario, as ``scenario.chat_suite``:
 
-    - ``transcripts_path`` (str): the transcript JSON of this scenario (written by ``write_json``)
+    - ``transcripts_path`` (str): the transcript JSON of this scenario (written by ``transcript_file.write_json``)
     - ``transcripts`` (list of support.transcript.Transcript): every connection, in the order opened;
       each has ``.name`` and ``.entries`` (seq, t in seconds, direction, kind, label, raw, ...);
       support.transcript_view turns one into lines (``flow``) or JSON (``to_json``)

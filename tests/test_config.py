@@ -298,4 +298,4 @@ def test_a_tiny_transcript_cap_is_one_byte_not_no_cap(mb, cap):
     from support.vocabulary import Dialect
     settings = load({}, {"max_transcript_mb": mb}, environ={})
     assert settings.transcript_byte_cap == cap
-    assert Session(settings, Dialect.load(settings.dialect)).recorder.max_bytes == cap   # 0 would mean no cap at all
+    assert Session(settings, Dialect.load(settings.dialect)).link.caps.max_bytes == cap   # 0 would mean no cap at all

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from support import html_report, report, rules, timeline
+from support import html_report, rules, timeline, transcript_file
 from support.transcript import RECEIVED, Entry, Transcript
 from tests.behave_runner import ALLURE_FORMAT, needs_allure, run_behave
 from tests.hostile import hostile
@@ -56,7 +56,7 @@ def test_the_formatters_survive_every_hostile_frame(tmp_path):
     tr, found = hostile_transcript(100_000)
     checked = [(tr, found)]
 
-    path = report.write_json(report.transcript_path(tmp_path, "Chat", "hostile"), "Chat", "hostile", "failed",
+    path = transcript_file.write_json(transcript_file.transcript_path(tmp_path, "Chat", "hostile"), "Chat", "hostile", "failed",
                              checked)
     saved = json.loads(path.read_text(encoding="utf-8"))   # written, and readable back
     assert len(saved["violations"]) == 100_000

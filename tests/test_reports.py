@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 
-from support import report, rules
+from support import report, rules, transcript_file
 from support.transcript import Recorder
 from support.transcript import Transcript
 from support.vocabulary import Dialect
@@ -41,10 +41,10 @@ def test_a_huge_field_is_clipped_where_it_is_written_and_printed(tmp_path):
         recorder.received(json.dumps({"type": "websocket_ready", "content": "Backend ready", "session_id": big_id}))
     recorder.received(json.dumps({"type": "e" * 1_000_000}))
     checked = [(tr, rules.check(tr))]
-    path = report.write_json(report.transcript_path(tmp_path, "f", "s"), "f", "s", "passed", checked)
-    assert path.stat().st_size < 8 * report.RAW_LIMIT, "five 3 MB frames are written clipped"
+    path = transcript_file.write_json(transcript_file.transcript_path(tmp_path, "f", "s"), "f", "s", "passed", checked)
+    assert path.stat().st_size < 8 * transcript_file.RAW_LIMIT, "five 3 MB frames are written clipped"
     saved = json.loads(path.read_text())["connections"]["my connection"]
-    assert saved[0]["raw_length"] == len(tr.entries[0].raw) and len(saved[0]["raw"]) == report.RAW_LIMIT
+    assert saved[0]["raw_length"] == len(tr.entries[0].raw) and len(saved[0]["raw"]) == transcript_file.RAW_LIMIT
     printed = "\n".join([dump(tr), flow(tr), *report.notices(checked)])
     assert len(printed) < 5000 and "…(1000000 chars)" in printed
 
@@ -52,8 +52,8 @@ def test_a_huge_field_is_clipped_where_it_is_written_and_printed(tmp_path):
 def test_every_scenario_name_gets_its_own_transcript_file(tmp_path):
     """Names that differ only in punctuation or case, or are not Latin, all became scenario/scenario.json."""
     names = ["Stop!", "Stop?", "stop", "Stop", "停止回答", "取消回答", "Остановить ответ", "!!!", "", "x" * 300]
-    paths = {report.transcript_path(tmp_path, feature, name) for feature in ("Chat", "Чат") for name in names}
+    paths = {transcript_file.transcript_path(tmp_path, feature, name) for feature in ("Chat", "Чат") for name in names}
     assert len(paths) == 2 * len(names)
     assert all(len(p.name) < 120 for p in paths)
-    assert report.transcript_path(tmp_path, "Chat", "Stop!") == report.transcript_path(tmp_path, "Chat", "Stop!")
-    assert report.transcript_path(tmp_path, "Chat", "停止回答").name.startswith("停止回答-")   # still readable
+    assert transcript_file.transcript_path(tmp_path, "Chat", "Stop!") == transcript_file.transcript_path(tmp_path, "Chat", "Stop!")
+    assert transcript_file.transcript_path(tmp_path, "Chat", "停止回答").name.startswith("停止回答-")   # still readable

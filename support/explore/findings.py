@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from support import report
+from support import transcript_file
 from support.explore.cases import REQUEST, VALID, group_path
 from support.explore.probe import ProbeResult
 from support.secrets import mask
@@ -93,8 +93,8 @@ class Findings:
         entries = []
         for i, finding in enumerate(self.sorted(), start=1):
             r = finding.result
-            path = folder / f"{i}-{report.slug(r.outcome.name)}.json"
-            report.write_json(path, feature, f"{what}: finding {i}", "failed",
+            path = folder / f"{i}-{transcript_file.slug(r.outcome.name)}.json"
+            transcript_file.write_json(path, feature, f"{what}: finding {i}", "failed",
                               [(r.transcript, r.violations)], dialect)
             entries.append({
                 "path": r.case.path, "family": r.case.family, "change": r.case.change,
