@@ -18,6 +18,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, WebSocketE
 from websockets.frames import Opcode
 
 from support import secrets
+from support.protocol import CloseCode, CloseKind
 
 
 
@@ -45,8 +46,10 @@ class WaitTimeout(SessionError):
     pass
 
 
-CLOSE_LABELS = {1000: "normal", 1001: "going away", 1003: "unsupported data", 1008: "policy violation",
-                1009: "message too big", 1011: "internal error", 4401: "Unauthorized", 4403: "Forbidden"}
+CLOSE_LABELS = {CloseCode.NORMAL: "normal", CloseCode.GOING_AWAY: "going away",
+                CloseCode.UNSUPPORTED_DATA: "unsupported data", CloseCode.POLICY: "policy violation",
+                CloseCode.TOO_BIG: "message too big", CloseCode.INTERNAL_ERROR: "internal error",
+                CloseCode.UNAUTHORIZED: "Unauthorized", CloseCode.FORBIDDEN: "Forbidden"}
 AUTH_HINT = (". The backend refused the suite's token: JWT_SECRET (or MY_AUTH_TOKEN) must be the backend's "
              "signing secret, and jwt_algorithm its algorithm")
 
@@ -67,22 +70,22 @@ def closing(exc: ConnectionClosed, ws) -> tuple[str, int | None, str, str]:
     about it (a close frame websockets refused to parse, a TCP connection left open after the close)."""
     wire, code_on_wire = getattr(ws, "wire_close", None), getattr(ws, "wire_close_code", None)
     if exc.rcvd is not None and (exc.sent is None or exc.rcvd_then_sent):
-        how, code, reason = "closed by backend", exc.rcvd.code, exc.rcvd.reason
+        how, code, reason = CloseKind.BY_BACKEND, exc.rcvd.code, exc.rcvd.reason
         detail = describe_close(code, reason)
     elif wire is not None and exc.rcvd is None and exc.sent is not None:
         # The backend sent a close frame websockets could not parse and answered with its own code (1002,
         # or 1007 for a reason that is not UTF-8): report the backend's frame, not websockets' answer.
-        how, code, reason = "closed by backend", code_on_wire, ""
+        how, code, reason = CloseKind.BY_BACKEND, code_on_wire, ""
         detail = f"{invalid_close(wire)}; the suite failed the connection with {int(exc.sent.code)}"
     elif exc.sent is not None:
-        how, code, reason = "closed by suite", exc.sent.code, exc.sent.reason
+        how, code, reason = CloseKind.BY_SUITE, exc.sent.code, exc.sent.reason
         detail = describe_close(code, reason)
-        if code == 1009:
+        if code == CloseCode.TOO_BIG:
             detail = f"the backend sent a message over the suite's limit ({reason}); the suite closed with 1009"
-        elif code != 1000:
+        elif code != CloseCode.NORMAL:
             detail = f"the suite failed the connection with {detail}"
     else:
-        how, code, reason = "connection dropped", None, ""
+        how, code, reason = CloseKind.DROPPED, None, ""
         detail = describe_close(code, reason)
         if isinstance(exc.__cause__, OSError):   # why it dropped (e.g. an SSLError mid-stream)
             detail += f": {type(exc.__cause__).__name__}: {exc.__cause__}"

@@ -13,6 +13,7 @@ from urllib.parse import parse_qsl, urlencode, urlparse, urlunparse
 from websockets.exceptions import ConnectionClosed
 
 from support import protocol
+from support.protocol import CloseKind
 from support.connection_ends import AUTH_HINT, ClosedByBackend, SessionError, WaitTimeout, closing
 from support.transcript import RECEIVED, Recorder, Transcript
 from support.transcript_view import dump, unknown_names_hint
@@ -108,9 +109,9 @@ class Link:
             self.record_close(how, detail, code=code, reason=reason)
         except Flooded as exc:
             ws.transport.abort()   # stop listening: the run stays bounded in time and memory
-            self.record_close("flooded", str(exc))
+            self.record_close(CloseKind.FLOODED, str(exc))
         except Exception as exc:  # noqa: BLE001 - a reader crash must end up in the transcript
-            self.record_close("reader failed", f"{type(exc).__name__}: {exc}")
+            self.record_close(CloseKind.READER_FAILED, f"{type(exc).__name__}: {exc}")
 
     async def send(self, payload: str | bytes, data: Any = None):
         if self.ws is None:
@@ -170,4 +171,4 @@ class Link:
                 await asyncio.wait_for(asyncio.shield(self._reader), 3)
             except Exception:  # noqa: BLE001
                 self._reader.cancel()
-        self.record_close("closed by suite", "the scenario ended")
+        self.record_close(CloseKind.BY_SUITE, "the scenario ended")

@@ -8,16 +8,13 @@ from __future__ import annotations
 
 import binascii
 from bisect import bisect_left, bisect_right
-from dataclasses import dataclass
 from operator import attrgetter
 from typing import Callable, Iterable
 
-from support.protocol import CHAT_MODE, CONTENT_KINDS, REFUSAL_CLOSE_CODES, REFUSAL_STATUSES, SPEECH_FLAGS, TEXT_FLAGS
+from support.protocol import CHAT_MODE, CONTENT_KINDS, SPEECH_FLAGS, TEXT_FLAGS, CloseKind
 from support.secrets import mask
 from support.transcript import Entry, Transcript
 from support.transcript_view import around, clip, dump
-
-WORK_KINDS = frozenset({"pong", "working"}) | CONTENT_KINDS   # what "no work done" forbids
 
 VIOLATION = "violation"
 NOTICE = "notice"   # reported in the output, fails only when the run is strict
@@ -105,10 +102,6 @@ def request_rule(description: str):
     return register
 
 
-def _first(events: Iterable[Entry], *kinds: str) -> Entry | None:
-    return next((e for e in events if e.kind in kinds), None)
-
-
 def _after(entries: list[Entry], seq: int) -> Entry | None:
     """The first of these entries (in order) after seq."""
     i = bisect_right(entries, seq, key=_SEQ)
@@ -176,8 +169,8 @@ def session_id_constant(c: Check) -> list[Violation]:
 @rule("the backend does not flood a connection past the transcript cap (max_frames, max_transcript_mb)")
 def not_flooded(c: Check) -> list[Violation]:
     closed = c.transcript.closed()
-    return [c.violation("not_flooded", closed, closed.fields.get("detail", "flooded"))] \
-        if closed is not None and closed.kind == "flooded" else []
+    return [c.violation("not_flooded", closed, closed.fields.get("detail", CloseKind.FLOODED))] \
+        if closed is not None and closed.kind == CloseKind.FLOODED else []
 
 
 @rule("server frames are JSON objects with a type (§4)")

@@ -113,7 +113,7 @@ class Session:
                                max_size=32 * 2**20, close_timeout=2, create_connection=_ClientConnection)
         except InvalidStatus as exc:
             status = exc.response.status_code
-            self.link.record_close("handshake rejected", f"HTTP {status}", status=status)
+            self.link.record_close(protocol.CloseKind.HANDSHAKE_REJECTED, f"HTTP {status}", status=status)
             if strict:
                 hint = AUTH_HINT if status in protocol.REFUSAL_STATUSES else ""
                 raise HandshakeRejected(f"handshake rejected: the backend answered the upgrade of {where} with "
