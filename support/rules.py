@@ -112,6 +112,11 @@ def _t(e: Entry) -> str:
     return f"t={e.t:.3f} s"
 
 
+def _each_of(c: Check, rule_name: str, kind: str, say) -> list[Violation]:
+    """Every frame of this kind breaks the rule; say(entry) words why."""
+    return [c.violation(rule_name, e, say(e)) for e in c.transcript.of_kind(kind)]
+
+
 def _folded(c: Check, rule_name: str, found: list[tuple[Entry, str]]) -> list[Violation]:
     """One notice per distinct message, however many frames show it (said once per scenario)."""
     groups: dict[str, list[Entry]] = {}
@@ -175,8 +180,8 @@ def not_flooded(c: Check) -> list[Violation]:
 
 @rule("server frames are JSON objects with a type (§4)")
 def frames_are_json(c: Check) -> list[Violation]:
-    return [c.violation("frames_are_json", e, f"malformed frame from the server: {e.parse_error or 'no type field'}")
-            for e in c.transcript.of_kind("malformed")]
+    return _each_of(c, "frames_are_json", "malformed",
+                    lambda e: f"malformed frame from the server: {e.parse_error or 'no type field'}")
 
 
 @rule("every frame has the fields a client relies on (§11); other schema deviations are notices")
@@ -210,8 +215,7 @@ def errors_expected(c: Check) -> list[Violation]:
 
 @rule("the removed events fullProcessComplete, complete, streamingComplete never appear (§4)")
 def removed_events_absent(c: Check) -> list[Violation]:
-    return [c.violation("removed_events_absent", e, f"removed event {e.label!r} was sent")
-            for e in c.transcript.of_kind("removed")]
+    return _each_of(c, "removed_events_absent", "removed", lambda e: f"removed event {e.label!r} was sent")
 
 
 @rule("working comes before every content event of its request (§4)")

@@ -94,20 +94,12 @@ class Entry:
             return json.loads(self.raw)   # it parsed once already, so it parses
         return self._data
 
-    @data.setter
-    def data(self, value: Any) -> None:
-        self._data = value
-
     @property
     def schema_problems(self) -> list:
         problems = self._problems
         if callable(problems):
             problems = self._problems = problems(self)
         return problems
-
-    @schema_problems.setter
-    def schema_problems(self, value: list) -> None:
-        self._problems = value
 
     @property
     def off_schema(self) -> bool:

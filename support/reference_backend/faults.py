@@ -157,6 +157,23 @@ class OnKind(Fault):
         return []
 
 
+def _registered(name: str, description: str, base: type[Fault], **attributes) -> type[Fault]:
+    """A fault class made from a base and its settings (no_ready -> NoReady), registered under its name."""
+    cls = type("".join(part.title() for part in name.split("_")), (base,), {**attributes, "__doc__": description})
+    return fault(name, description)(cls)
+
+
+def edited(out: Out, **fields) -> Out:
+    """The same event with some fields changed."""
+    return Out(out.kind, {**out.fields, **fields})
+
+
+def on_kind(name: str, description: str, kind: str, change=lambda out: []) -> type[Fault]:
+    """Register a fault that sends, for each outgoing event of `kind`, what change(event) returns
+    (by default nothing: the event is dropped)."""
+    return _registered(name, description, OnKind, kind=kind, change=staticmethod(change))
+
+
 class HoldUntil(Fault):
     """Hold back events of some kinds until an event of ``release_after`` has gone out; an event of
     ``rearm_on`` (by default the first held kind) starts holding again, so every reply is reordered."""
@@ -182,6 +199,12 @@ class HoldUntil(Fault):
         return [out]
 
 
+def hold_until(name: str, description: str, held_kinds: tuple, release_after: str, rearm_on: str = "") -> type[Fault]:
+    """Register a fault that holds back events of held_kinds until one of release_after has gone out."""
+    return _registered(name, description, HoldUntil, held_kinds=held_kinds, release_after=release_after,
+                       rearm_on=rearm_on)
+
+
 def _resign(keys: Keys, claims: dict) -> str:
     return jwt.encode(claims, keys.secret, algorithm=keys.algorithm)
 
@@ -195,9 +218,7 @@ def _claims(token: str) -> dict | None:
 
 # -- connecting and session (§1) ---------------------------------------------------------------
 
-@fault("no_ready", "never sends websocket_ready")
-class NoReady(OnKind):
-    kind = "ready"
+on_kind("no_ready", "never sends websocket_ready", "ready")
 
 
 @fault("session_id_changes", "stamps a different session_id on events after the first text chunk")
@@ -221,10 +242,7 @@ class StallAfterAccept(Fault):
 
 # -- a text reply (§4) ---------------------------------------------------------------------------
 
-@fault("late_working", "sends working after the first text chunk")
-class LateWorking(HoldUntil):
-    held_kinds = ("working",)
-    release_after = "text_chunk"
+hold_until("late_working", "sends working after the first text chunk", ("working",), "text_chunk")
 
 
 @fault("chunk_index_gap", "skips a chunk_index (1, 2, 4, …)")
@@ -236,91 +254,38 @@ class ChunkIndexGap(Fault):
         return [out]
 
 
-@fault("duplicate_chunk", "sends the second text chunk twice")
-class DuplicateChunk(OnKind):
-    kind = "text_chunk"
+on_kind("duplicate_chunk", "sends the second text chunk twice", "text_chunk",
+        lambda out: [out, Out(out.kind, dict(out.fields))] if out.fields.get("chunk_index") == 2 else [out])
 
-    def change(self, out):
-        return [out, Out(out.kind, dict(out.fields))] if out.fields.get("chunk_index") == 2 else [out]
+on_kind("full_response_mismatch", "full_response differs from the streamed text", "text_generation_completed",
+        lambda out: [edited(out, full_response=str(out.fields.get("full_response")) + " (edited)")])
 
+on_kind("no_text_completed", "never sends text_completed", "text_completed")
 
-@fault("full_response_mismatch", "full_response differs from the streamed text")
-class FullResponseMismatch(OnKind):
-    kind = "text_generation_completed"
+on_kind("double_text_completed", "sends text_completed twice", "text_completed",
+        lambda out: [out, Out(out.kind, dict(out.fields))])
 
-    def change(self, out):
-        out.fields["full_response"] = str(out.fields.get("full_response")) + " (edited)"
-        return [out]
+on_kind("text_after_completed", "sends a text chunk after text_completed", "text_completed",
+        lambda out: [out, Out("text_chunk", {"text": " and one more thing"})])
 
+on_kind("removed_event", "still sends the removed event 'complete'", "text_completed",
+        lambda out: [out, Raw(json.dumps({"type": "complete", "content": ""}))])
 
-@fault("no_text_completed", "never sends text_completed")
-class NoTextCompleted(OnKind):
-    kind = "text_completed"
+on_kind("malformed_frame", "sends a frame that is not JSON in the middle of a reply", "text_chunk",
+        lambda out: [out, Raw("{oops this is not json")] if out.fields.get("chunk_index") == 3 else [out])
 
+on_kind("unknown_event", "sends an event type the protocol does not define (caught when strict_events is on)",
+        "model_in_use",
+        lambda out: [out, Raw(json.dumps({"type": "debug_trace", "content": {"step": "model selected"}}))])
 
-@fault("double_text_completed", "sends text_completed twice")
-class DoubleTextCompleted(OnKind):
-    kind = "text_completed"
+on_kind("chunk_index_as_text", "sends chunk_index as a string (\"1\") instead of a number", "text_chunk",
+        lambda out: [edited(out, chunk_index=str(out.fields.get("chunk_index")))])
 
-    def change(self, out):
-        return [out, Out(out.kind, dict(out.fields))]
+on_kind("stall_mid_reply", "stops sending in the middle of a reply, connection left open", "text_chunk",
+        lambda out: [out, Stall()] if out.fields.get("chunk_index") == 3 else [out])
 
-
-@fault("text_after_completed", "sends a text chunk after text_completed")
-class TextAfterCompleted(OnKind):
-    kind = "text_completed"
-
-    def change(self, out):
-        return [out, Out("text_chunk", {"text": " and one more thing"})]
-
-
-@fault("removed_event", "still sends the removed event 'complete'")
-class RemovedEvent(OnKind):
-    kind = "text_completed"
-
-    def change(self, out):
-        return [out, Raw(json.dumps({"type": "complete", "content": ""}))]
-
-
-@fault("malformed_frame", "sends a frame that is not JSON in the middle of a reply")
-class MalformedFrame(OnKind):
-    kind = "text_chunk"
-
-    def change(self, out):
-        return [out, Raw("{oops this is not json")] if out.fields.get("chunk_index") == 3 else [out]
-
-
-@fault("unknown_event", "sends an event type the protocol does not define (caught when strict_events is on)")
-class UnknownEvent(OnKind):
-    kind = "model_in_use"
-
-    def change(self, out):
-        return [out, Raw(json.dumps({"type": "debug_trace", "content": {"step": "model selected"}}))]
-
-
-@fault("chunk_index_as_text", "sends chunk_index as a string (\"1\") instead of a number")
-class ChunkIndexAsText(OnKind):
-    kind = "text_chunk"
-
-    def change(self, out):
-        out.fields["chunk_index"] = str(out.fields.get("chunk_index"))
-        return [out]
-
-
-@fault("stall_mid_reply", "stops sending in the middle of a reply, connection left open")
-class StallMidReply(OnKind):
-    kind = "text_chunk"
-
-    def change(self, out):
-        return [out, Stall()] if out.fields.get("chunk_index") == 3 else [out]
-
-
-@fault("drop_mid_reply", "drops the connection in the middle of a reply")
-class DropMidReply(OnKind):
-    kind = "text_chunk"
-
-    def change(self, out):
-        return [out, Abort()] if out.fields.get("chunk_index") == 3 else [out]
+on_kind("drop_mid_reply", "drops the connection in the middle of a reply", "text_chunk",
+        lambda out: [out, Abort()] if out.fields.get("chunk_index") == 3 else [out])
 
 
 @fault("answers_lost_under_load", "with more than 3 customers connected at once, answers come without their text")
@@ -337,41 +302,20 @@ class AnswersLostUnderLoad(Fault):
 
 # -- speech (§5) ----------------------------------------------------------------------------------
 
-@fault("no_tts_completed", "never sends tts_completed when speech was asked for")
-class NoTtsCompleted(OnKind):
-    kind = "tts_completed"
+on_kind("no_tts_completed", "never sends tts_completed when speech was asked for", "tts_completed")
+
+on_kind("tts_not_requested_with_speech", "answers tts_not_requested although speech was asked for", "tts_completed",
+        lambda out: [Out("tts_not_requested", {k: v for k, v in out.fields.items() if k == "session_id"})])
+
+on_kind("audio_not_base64", "sends audio chunks that are not base64", "audio_chunk",
+        lambda out: [edited(out, audio="%%not-base64-audio%%")])
 
 
-@fault("tts_not_requested_with_speech", "answers tts_not_requested although speech was asked for")
-class TtsNotRequestedWithSpeech(OnKind):
-    kind = "tts_completed"
-
-    def change(self, out):
-        return [Out("tts_not_requested", {k: v for k, v in out.fields.items() if k == "session_id"})]
+hold_until("audio_before_tts_started", "sends the first audio chunk before tts_started", ("tts_started",), "audio_chunk")
 
 
-@fault("audio_not_base64", "sends audio chunks that are not base64")
-class AudioNotBase64(OnKind):
-    kind = "audio_chunk"
-
-    def change(self, out):
-        out.fields["audio"] = "%%not-base64-audio%%"
-        return [out]
-
-
-@fault("audio_before_tts_started", "sends the first audio chunk before tts_started")
-class AudioBeforeTtsStarted(HoldUntil):
-    held_kinds = ("tts_started",)
-    release_after = "audio_chunk"
-
-
-
-@fault("tts_error_without_completed", "sends tts_error and never tts_completed")
-class TtsErrorWithoutCompleted(OnKind):
-    kind = "tts_completed"
-
-    def change(self, out):
-        return [Out("tts_error", {"message": "voice provider timed out", "provider": "reference"})]
+on_kind("tts_error_without_completed", "sends tts_error and never tts_completed", "tts_completed",
+        lambda out: [Out("tts_error", {"message": "voice provider timed out", "provider": "reference"})])
 
 
 @fault("audio_count_mismatch", "reports an audio_chunk_count that differs from the chunks sent")
@@ -383,18 +327,13 @@ class AudioCountMismatch(OnKind):
         return [out]
 
 
-@fault("read_aloud_writes_text", "writes a new answer when asked to read an earlier one aloud")
-class ReadAloudWritesText(OnKind):
-    kind = "text_not_requested"   # sent only by a speech-only request
-
-    def change(self, out):
-        return [Out("text_chunk", {"text": "A new answer nobody asked for.", "chunk_index": 1}), Out("text_completed")]
+on_kind("read_aloud_writes_text", "writes a new answer when asked to read an earlier one aloud", "text_not_requested",
+        lambda out: [Out("text_chunk", {"text": "A new answer nobody asked for.", "chunk_index": 1}), Out("text_completed")])
 
 
 @fault("read_aloud_silent", "sends no audio when asked to read an earlier answer aloud")
 class ReadAloudSilent(Fault):
-    def __init__(self):
-        self.reading = False
+    reading = False   # is the reply under way a speech-only one (set on its working)
 
     def outgoing(self, ctx, out):
         if out.kind == "working":
@@ -404,11 +343,7 @@ class ReadAloudSilent(Fault):
 
 # -- tools (§6) -------------------------------------------------------------------------------------
 
-@fault("tool_result_before_call", "sends the tool result before its tool_start")
-class ToolResultBeforeCall(HoldUntil):
-    held_kinds = ("tool_start",)
-    release_after = "tool_result"
-
+hold_until("tool_result_before_call", "sends the tool result before its tool_start", ("tool_start",), "tool_result")
 
 
 @fault("tool_result_unknown_call", "answers with a tool result whose call_id no call had")
@@ -420,25 +355,14 @@ class ToolResultUnknownCall(OnKind):
         return [out]
 
 
-@fault("double_tool_result", "sends two results for one call")
-class DoubleToolResult(OnKind):
-    kind = "tool_result"
-
-    def change(self, out):
-        return [out, Out(out.kind, dict(out.fields))]
+on_kind("double_tool_result", "sends two results for one call", "tool_result",
+        lambda out: [out, Out(out.kind, dict(out.fields))])
 
 
-@fault("tool_after_text_completed", "sends the tool events after text_completed")
-class ToolAfterTextCompleted(HoldUntil):
-    held_kinds = ("tool_start", "tool_result")
-    release_after = "text_completed"
-    rearm_on = "working"
+hold_until("tool_after_text_completed", "sends the tool events after text_completed", ("tool_start", "tool_result"), "text_completed", rearm_on="working")
 
 
-
-@fault("tool_without_result", "calls the tool and never sends its result")
-class ToolWithoutResult(OnKind):
-    kind = "tool_result"
+on_kind("tool_without_result", "calls the tool and never sends its result", "tool_result")
 
 
 @fault("tool_answer_dropped", "after calling a tool, sends no text: the answer is empty")
@@ -474,12 +398,8 @@ class HistoryIdNotReused(Fault):
         return data, []
 
 
-@fault("unknown_chat_silent", "accepts an unknown chat-history id without a database error")
-class UnknownChatSilent(OnKind):
-    kind = "error"
-
-    def change(self, out):
-        return [] if out.fields.get("stage") == "database" else [out]
+on_kind("unknown_chat_silent", "accepts an unknown chat-history id without a database error", "error",
+        lambda out: [] if out.fields.get("stage") == "database" else [out])
 
 
 class ForgetsChats(Fault):
