@@ -128,6 +128,7 @@ class Wire:
     def __init__(self, dialect: Dialect, mode: str = protocol.CHAT_MODE):
         self.dialect = dialect
         self.schemas = MessageSchemas.for_dialect(dialect) if mode == protocol.CHAT_MODE else None
+        self._fits = self.schemas.fast_checks() if self.schemas else {}
 
     def received(self, message: str | bytes, t: float) -> Entry:
         """A frame from the backend, decoded; its schema is checked now, while the parsed frame is at hand."""
@@ -155,7 +156,8 @@ class Wire:
         if not exact and _with_float(fields.values()):
             data = json.loads(message)
             fields = spec.read(data)
-        problems = None if self.schemas is None or self.schemas.fits(kind, data) else self._word_problems
+        fits = self._fits.get(kind)
+        problems = None if fits is None or fits(data) else self._word_problems
         return Entry(0, t, RECEIVED, kind, message, _UNSET, None, fields, spec.wire_name, None, problems)
 
     def _word_problems(self, entry: Entry) -> list[SchemaProblem]:
