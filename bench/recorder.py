@@ -9,8 +9,7 @@ the bottleneck. Printed (medians over the repetitions):
 
 - ingest: frames/s the helper (support.session.Session) records vs a bare client that only
   recv()s, stamps and json.loads each frame; and their ratio;
-- memory: bytes per recorded frame (tracemalloc, over --frames frames), as recorded and after
-  every entry is decoded (a query decodes the pending tail);
+- memory: bytes per recorded frame (tracemalloc, over --frames frames; each is decoded as it arrives);
 - wait latency: from a frame's arrival stamp to the moment a step's ``await session.wait_for(…)``
   returns, with an empty transcript and with --frames frames already recorded; a bare asyncio.Event
   in a bare client for reference;
@@ -193,7 +192,7 @@ def bare_ingest(url: str, n: int) -> float:
     return n / (stamps[-1] - go)
 
 
-def memory(url: str, n: int) -> tuple[float, float]:
+def memory(url: str, n: int) -> float:
     session = helper_session(url)
     asyncio.run(session.open())
     gc.collect()
@@ -203,12 +202,9 @@ def memory(url: str, n: int) -> tuple[float, float]:
     wait_len(session, n + 2)
     gc.collect()
     recorded = tracemalloc.get_traced_memory()[0]
-    session.transcript.first("no such kind")   # every pending frame decoded
-    gc.collect()
-    decoded = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()
     session.close_now()
-    return (recorded - before) / n, (decoded - before) / n
+    return (recorded - before) / n
 
 
 def wait_latency(url: str, recorded: int, waits: int) -> list[float]:
@@ -391,8 +387,7 @@ def main() -> None:
                  f"{med([h / b for h, b in zip(helper, bare)]):.2f}x")
         if "memory" not in args.skip:
             got = [memory(url, n) for _ in range(min(reps, 3))]
-            show("bytes per frame, as recorded", f"{med([g[0] for g in got]):,.0f}")
-            show("bytes per frame, every entry decoded", f"{med([g[1] for g in got]):,.0f}")
+            show("bytes per recorded frame", f"{med(got):,.0f}")
         if "wait" not in args.skip:
             for recorded in (0, n):
                 lat = [x * 1000 for _ in range(min(reps, 3)) for x in wait_latency(url, recorded, args.waits)]
