@@ -9,7 +9,8 @@ Printed, each with its target (issue 17) and whether it is met:
   stored record, the text flag, speech with 8 audio chunks, the speech flag, the upload; v2) of
   200, 5,000 and 50,000 frames, recorded the way the session records (caps, wire, transcript)
   and checked with every whole-conversation rule, against a bare ``json.loads`` loop over the same
-  frames: µs per frame and the ratio. Target: ≤ 5 µs per frame and ≤ 4× json.loads.
+  frames: CPU µs per frame (this process's CPU time, so other processes on a shared machine do not
+  count) and the ratio. Target: ≤ 5 µs per frame and ≤ 4× json.loads.
 - wait for a kind: a local server streams N text chunks and a text_completed; the session's step
   ``wait_for(first("text_completed"))`` against a bare client's recv + json.loads loop: frames/s
   and the ratio. Target: ≥ 0.8×.
@@ -82,16 +83,20 @@ def realistic_stream(frames: int) -> list[tuple[str, str]]:
     return out
 
 
+# CPU time of this process, not wall time: on a shared machine another process's turn is not our cost.
+clock = time.process_time
+
+
 def bare(stream) -> float:
-    start = time.perf_counter()
+    start = clock()
     for _, frame in stream:
         json.loads(frame)
-    return time.perf_counter() - start
+    return clock() - start
 
 
 def judged(stream) -> tuple[float, int]:
     """Record the stream as the session does (caps, wire, transcript), then check every rule."""
-    start = time.perf_counter()
+    start = clock()
     transcript = Transcript("bench")
     recorder = Recorder(transcript, V2)
     caps = Caps(SETTINGS.max_frames, SETTINGS.transcript_byte_cap)
@@ -105,24 +110,26 @@ def judged(stream) -> tuple[float, int]:
         else:
             recorder.sent(frame, t=t)
     found = rules.check(transcript)
-    return time.perf_counter() - start, len(found)
+    return clock() - start, len(found)
 
 
 def judge_rows(sizes, reps, show) -> None:
     for size in sizes:
         stream = realistic_stream(size)
         received = sum(1 for d, _ in stream if d == "received")
+        rounds = max(1, 50_000 // received)   # a small conversation is judged many times over, for the clock
         bare_s, judge_s, broken = [], [], set()
         for _ in range(reps):
             gc.collect()
-            bare_s.append(bare(stream))
+            bare_s.append(sum(bare(stream) for _ in range(rounds)))
             gc.collect()
-            seconds, violations = judged(stream)
-            judge_s.append(seconds)
-            broken.add(violations)
+            runs = [judged(stream) for _ in range(rounds)]
+            judge_s.append(sum(seconds for seconds, _ in runs))
+            broken.update(violations for _, violations in runs)
+        received *= rounds
         per = statistics.median(judge_s) / received * 1e6
         ratio = statistics.median(j / b for j, b in zip(judge_s, bare_s))
-        show(f"judge, {received:,} frames (µs per frame; × json.loads)",
+        show(f"judge, {received // rounds:,} frames (µs per frame; × json.loads)",
              f"{per:.2f} µs, {ratio:.2f}×  [target ≤ 5 µs and ≤ 4×: {'met' if per <= 5 and ratio <= 4 else 'NOT met'}]"
              f"  (json.loads alone {statistics.median(bare_s) / received * 1e6:.2f} µs; violations {sorted(broken)})")
 

@@ -173,6 +173,9 @@ def mode_query(mode: str | None, settings) -> dict:
     return query
 
 
+_CHANGES_STATE = TRAILING_KINDS | {"working", "error"}   # the kinds that move a request along
+
+
 class RequestTracker:
     """Which chat request each event belongs to: the oldest one sent and not yet finished (§3, §4).
 
@@ -197,6 +200,8 @@ class RequestTracker:
             return self.count
         if not received or kind in NOT_OF_A_REQUEST:
             return None
+        if kind not in _CHANGES_STATE:   # content: the running request's (the common case, kept short)
+            return self._open[0] if self._open else None
         waiting = not self._open or not self._state[self._open[0]]["working"]
         if kind in TRAILING_KINDS and waiting and self._finished:
             # A flag or upload while no request is working belongs to the one that just finished

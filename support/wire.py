@@ -37,13 +37,13 @@ _SMALL = 4096           # below this many characters a frame's parts are too few
 
 def _with_float(values) -> bool:
     """Is there a float anywhere in these values? (orjson reads an integer of 2^64 or more as a float.)"""
-    stack = []
+    stack = None
     for value in values:   # most frames hold only strings and integers: no walk
         kind = type(value)
         if kind is float:
             return True
         if kind is dict or kind is list:
-            stack.append(value)
+            stack = [value] if stack is None else stack + [value]
     while stack:
         value = stack.pop()
         kind = type(value)
