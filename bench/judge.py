@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from websockets.asyncio.client import connect  # noqa: E402
 
 from recorder import SECRET, WORDS, Server, bare_chats, helper_session  # noqa: E402
-from support import protocol, rules  # noqa: E402
+from support import protocol, rules, verdicts  # noqa: E402
 from support.config import Settings  # noqa: E402
 from support.session import Caps  # noqa: E402
 from support.transcript import Recorder, Transcript  # noqa: E402
@@ -173,7 +173,7 @@ def judged_chats(url: str, sessions: int) -> tuple[float, int]:
         await session.send_request("Say hello in 3 words")
         await session.wait_for(lambda tr: tr.request_finished(1), "the reply")
         await session.close()
-        return len(rules.violations_only(rules.check(session.transcript)))
+        return len(verdicts.violations_only(rules.check(session.transcript)))
 
     async def main() -> tuple[float, int]:
         start = time.monotonic()

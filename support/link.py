@@ -65,6 +65,7 @@ class Link:
         # Each waiting step's (predicate, future). The reader asks the predicates as each frame lands and
         # wakes a step only once its answer is there: a task woken per frame would cost more than the frame.
         self._waiters: list[tuple[Any, asyncio.Future]] = []
+        self._wake_due = False   # a wake-up is scheduled: frames read in one burst are asked about once
 
     def start(self, ws) -> None:
         self.ws = ws
@@ -77,6 +78,7 @@ class Link:
 
     def _wake(self) -> None:
         """Resolve the waits whose predicate now holds, or that the end of the connection settles."""
+        self._wake_due = False
         if not self._waiters:
             return
         transcript, ended = self.transcript, self.transcript.closed() is not None
@@ -102,8 +104,9 @@ class Link:
                 t = transcript.now()   # stamped as soon as the frame is read
                 caps.count(message)
                 transcript.add(wire.received(message, t))
-                if self._waiters:
-                    self._wake()
+                if self._waiters and not self._wake_due:
+                    self._wake_due = True
+                    asyncio.get_running_loop().call_soon(self._wake)
         except ConnectionClosed as exc:
             how, code, reason, detail = closing(exc, ws)
             self.record_close(how, detail, code=code, reason=reason)

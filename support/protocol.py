@@ -192,7 +192,8 @@ class RequestTracker:
     def finished(self, number: int) -> bool:
         return number in self._state and number not in self._open
 
-    def attribute(self, sent_request: bool, received: bool, kind: str, fields: dict) -> int | None:
+    def attribute(self, sent_request: bool, received: bool, kind: str, event) -> int | None:
+        """The request this entry belongs to (None: none); `event` is asked for its fields only if it is an error."""
         if sent_request and kind == CHAT_REQUEST:
             self.count += 1
             self._open.append(self.count)
@@ -217,7 +218,7 @@ class RequestTracker:
             state["text"] = True
         elif kind in SPEECH_FLAGS:
             state["speech"] = True
-        elif kind == "error" and not state["working"] and fields.get("stage") != "database":
+        elif kind == "error" and not state["working"] and event.fields.get("stage") != "database":
             # Refused before any work: the request is over. (A database error is the one the
             # protocol says the reply survives, so it does not end the request.)
             state["text"] = state["speech"] = True

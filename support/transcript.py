@@ -39,7 +39,6 @@ class Transcript:
         self._by_request: defaultdict[int, list[Entry]] = defaultdict(list)   # received only
         self._by_kind_request: defaultdict[tuple[str, int], list[Entry]] = defaultdict(list)
         self._sent_by_kind: defaultdict[str, list[Entry]] = defaultdict(list)
-        self._off_schema: list[Entry] = []                         # received frames the fast check refused
         self._unattributed: list[Entry] = []                       # received frames of no request
 
     def now(self) -> float:
@@ -57,12 +56,9 @@ class Transcript:
             if self._closed is not None:
                 return self._closed   # the first end is the one that happened
             self._closed = entry
-        request = entry.request = self._requests.attribute(direction == SENT, direction == RECEIVED, kind,
-                                                           entry.fields)
+        request = entry.request = self._requests.attribute(direction == SENT, direction == RECEIVED, kind, entry)
         if direction == RECEIVED:
             self._received.append(entry)
-            if entry.off_schema:
-                self._off_schema.append(entry)
             self._by_kind[kind].append(entry)
             if request is not None:
                 self._by_request[request].append(entry)
@@ -107,8 +103,8 @@ class Transcript:
         return self._unattributed[:]
 
     def off_schema(self) -> list[Entry]:
-        """Received frames off their schema, in order (most frames fit: rules look at these alone)."""
-        return self._off_schema[:]
+        """Received frames off their schema, in order (the fast check of each, once)."""
+        return [e for e in self._received if e.off_schema]
 
     def _lists(self, kinds: tuple[str, ...], request: int | None) -> list[list[Entry]]:
         if request is None:
@@ -126,6 +122,9 @@ class Transcript:
         return out
 
     def first(self, *kinds: str, after: int = 0, request: int | None = None) -> Entry | None:
+        if len(kinds) == 1 and not after and request is None:   # what a waiting step asks, often
+            found = self._by_kind.get(kinds[0])
+            return found[0] if found else None
         best = None
         for found in self._lists(kinds, request):
             i = bisect_right(found, after, key=_SEQ) if after else 0

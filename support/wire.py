@@ -66,14 +66,19 @@ def held_size(message: str | bytes) -> int:
 
 
 class Entry:
-    """One recorded frame: what it is (kind, fields, label), when it came, and what it was on the wire."""
+    """One recorded frame: what it is (kind, fields, label), when it came, and what it was on the wire.
 
-    __slots__ = ("seq", "t", "direction", "kind", "raw", "_data", "parse_error", "fields", "label", "request",
-                 "_problems", "expected")
+    A received frame is classified as it arrives (its kind is what a waiting step asks); its fields are
+    read and its schema checked once, when first asked for (rules ask for all of them), from the parsed
+    frame it keeps until then."""
+
+    __slots__ = ("seq", "t", "direction", "kind", "raw", "_data", "parse_error", "_fields", "label", "request",
+                 "_problems", "expected", "_spec", "_wire", "_exact")
 
     def __init__(self, seq: int, t: float, direction: str, kind: str, raw: str | bytes | None = None,
                  data: Any = None, parse_error: str | None = None, fields: dict | None = None, label: str = "",
-                 request: int | None = None, schema_problems: Any = None, expected: bool = False):
+                 request: int | None = None, schema_problems: Any = None, expected: bool = False,
+                 spec=None, wire: "Wire | None" = None, exact: bool = True):
         self.seq = seq                # numbered by the transcript that stores it
         self.t = t                    # seconds since the connection attempt started
         self.direction = direction
@@ -81,21 +86,43 @@ class Entry:
         self.raw = raw
         self._data = data             # parsed JSON, or None; _UNSET: parsed again from raw when asked (memory)
         self.parse_error = parse_error
-        self.fields = {} if fields is None else fields
+        self._fields = {} if fields is None and spec is None else fields
         self.label = label            # wire name as the dialect spells it
         self.request = request        # which chat request (1-based) this event belongs to
         # SchemaProblem list; or, for a frame the fast check found off its schema, a callable wording why
         self._problems = _FITS if schema_problems is None else schema_problems
         self.expected = expected      # an error a step asked for (the others fail the scenario)
+        self._spec, self._wire, self._exact = spec, wire, exact   # until settled: how to read the kept frame
+
+    def _settle(self) -> None:
+        """Read the fields and check the schema of a received frame, once."""
+        spec, wire, data = self._spec, self._wire, self._data
+        fields = spec.read(data)
+        if not self._exact and _with_float(fields.values()):   # orjson's float for an integer of 2^64 or more
+            data = json.loads(self.raw)
+            fields = spec.read(data)
+        fits = wire.fast_check(self.kind)
+        self._problems = _FITS if fits is None or fits(data) else wire.word_problems
+        self._fields, self._data, self._spec, self._wire = fields, _UNSET, None, None
+
+    @property
+    def fields(self) -> dict:
+        if self._spec is not None:
+            self._settle()
+        return self._fields
 
     @property
     def data(self) -> Any:
+        if self._spec is not None:
+            self._settle()
         if self._data is _UNSET:
-            return json.loads(self.raw)   # it parsed once already, so it parses
+            return json.loads(self.raw)   # it parsed once already, so it parses (json: exactly)
         return self._data
 
     @property
     def schema_problems(self) -> list:
+        if self._spec is not None:
+            self._settle()
         problems = self._problems
         if callable(problems):
             problems = self._problems = problems(self)
@@ -104,6 +131,8 @@ class Entry:
     @property
     def off_schema(self) -> bool:
         """Did the fast check find this frame off its schema? (Without wording why.)"""
+        if self._spec is not None:
+            self._settle()
         problems = self._problems
         return problems is not _FITS and (callable(problems) or bool(problems))
 
@@ -131,7 +160,7 @@ class Wire:
         self._fits = self.schemas.fast_checks() if self.schemas else {}
 
     def received(self, message: str | bytes, t: float) -> Entry:
-        """A frame from the backend, decoded; its schema is checked now, while the parsed frame is at hand."""
+        """A frame from the backend, parsed and classified; its fields and schema wait for the first question."""
         if isinstance(message, bytes):
             return Entry(0, t, RECEIVED, MALFORMED, raw=message, parse_error="binary frame from the server",
                          label="(binary)")
@@ -152,15 +181,13 @@ class Wire:
             label = data.get("type", "?") if isinstance(data, dict) else "?"
             return Entry(0, t, RECEIVED, kind, raw=message, data=_UNSET, label=label,
                          parse_error="JSON without a type field" if kind == MALFORMED else None)
-        fields = spec.read(data)
-        if not exact and _with_float(fields.values()):
-            data = json.loads(message)
-            fields = spec.read(data)
-        fits = self._fits.get(kind)
-        problems = None if fits is None or fits(data) else self._word_problems
-        return Entry(0, t, RECEIVED, kind, message, _UNSET, None, fields, spec.wire_name, None, problems)
+        return Entry(0, t, RECEIVED, kind, message, data, None, None, spec.wire_name, None, None, False, spec, self, exact)
 
-    def _word_problems(self, entry: Entry) -> list[SchemaProblem]:
+    def fast_check(self, kind: str):
+        """The function saying whether a parsed frame fits this kind's schema (None: nothing to check)."""
+        return self._fits.get(kind)
+
+    def word_problems(self, entry: Entry) -> list[SchemaProblem]:
         """Why a frame the fast check refused breaks its schema (worded only when a rule reads it)."""
         try:
             return self.schemas.problems(entry.kind, entry.data)

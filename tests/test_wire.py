@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import random
 import threading
+from types import SimpleNamespace
 
 import pytest
 
@@ -109,7 +110,7 @@ def plain_entries(dialect: Dialect, frames) -> list[tuple]:
             else:
                 kind, fields = RAW, {}
             label = kind
-        request = tracker.attribute(direction == SENT, direction == RECEIVED, kind, fields)
+        request = tracker.attribute(direction == SENT, direction == RECEIVED, kind, SimpleNamespace(fields=fields))
         out.append((seq, direction, kind, payload, data, parse_error, fields, label, request,
                     [(str(p), p.required) for p in problems]))
     return out
