@@ -108,6 +108,16 @@ def run_suite(*defines: str, tags: str | None = None, timeout: float = 300.0, ar
     return run
 
 
+def feature_parts(parts: dict[str, tuple[str, ...]]) -> dict[str, list[str]]:
+    """Feature paths (features/NAME.feature) in the named parts of a run, and in "the rest": every feature
+    no part names, so a run split into parts (to run side by side) leaves none out."""
+    named = {name for names in parts.values() for name in names}
+    every = sorted(path.name for path in (ROOT / "features").glob("*.feature"))
+    out = {part: [f"features/{name}" for name in names] for part, names in parts.items()}
+    out["the rest"] = [f"features/{name}" for name in every if name not in named]
+    return out
+
+
 def failing_tagged(behave_json: Path) -> list[tuple[str, set[str]]]:
     """(name, tags) of each failed scenario in behave's JSON output; tags as written, with their @."""
     if not behave_json.is_file() or not behave_json.read_text().strip():

@@ -178,11 +178,11 @@ def cancelled_reply(b: TranscriptBuilder, text_chunks=("Once", " upon")) -> Entr
 # them, begun late); by module::function, every parametrization included, longest first.
 START_FIRST = (
     "test_hostile_reports.py::test_the_formatters_survive_every_hostile_frame",
-    "test_production_like.py::test_a_production_like_backend_fails_only_its_real_defects",
     "test_html_report.py::test_a_flooding_backend_cannot_make_a_giant_page",
     "test_acceptance_run.py::test_live_mode_passes_against_the_backend_started_by_its_cli",
     "test_fault_matrix.py::test_the_clean_backend_passes_the_whole_suite",
     "test_load.py::test_the_load_run_stops_within_the_scenario_budget_and_counts_the_rest_unfinished",
+    "test_production_like.py::test_a_production_like_backend_fails_only_its_real_defects",
     "test_explore_run.py::test_a_seed_repeats_a_run",
     "test_reference_fuzz.py::test_no_frame_crashes_a_connection",
     "test_locust.py::test_a_hung_backend_fails_the_run_with_unfinished_conversations",

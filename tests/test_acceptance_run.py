@@ -9,18 +9,11 @@ import pytest
 from support.backend_process import BackendProcess
 from support.config import Settings
 from support.gating import HOW_TO_ENABLE
-from tests.behave_runner import ROOT, run_behave, run_suite
+from tests.behave_runner import feature_parts, run_behave, run_suite
 
 # The live run in parts of about equal length, run side by side: a live backend's paced stream makes
-# stopping and exploring take seconds each. "the rest" is every other feature, so none is left out.
-LIVE_PARTS = {"stopping": ("cancellation.feature",), "exploring": ("explore.feature",)}
-
-
-def features_of(part: str) -> list[str]:
-    named = [name for names in LIVE_PARTS.values() for name in names]
-    every = sorted(path.name for path in (ROOT / "features").glob("*.feature"))
-    chosen = LIVE_PARTS.get(part) or [name for name in every if name not in named]
-    return [f"features/{name}" for name in chosen]
+# stopping and exploring take seconds each.
+LIVE_PARTS = feature_parts({"stopping": ("cancellation.feature",), "exploring": ("explore.feature",)})
 
 
 def test_plain_behave_skips_everything_and_says_how_to_enable():
@@ -46,10 +39,10 @@ def test_nothing_listening_stops_the_run_early_with_one_message(unused_port):
     assert len(run.output.strip().splitlines()) == 1, run.output   # that message alone: no ABORTED, no summary
 
 
-@pytest.mark.parametrize("part", [*LIVE_PARTS, "the rest"])
+@pytest.mark.parametrize("part", LIVE_PARTS)
 def test_live_mode_passes_against_the_backend_started_by_its_cli(part):
     with BackendProcess(secret=Settings().jwt_secret) as backend:
-        run = run_behave(*features_of(part), env={"RUN_MANUAL_TESTS": "1", "BACKEND_WS_URL": backend.url})
+        run = run_behave(*LIVE_PARTS[part], env={"RUN_MANUAL_TESTS": "1", "BACKEND_WS_URL": backend.url})
     assert run.returncode == 0, run.output[-3000:]
     assert " 0 failed" in run.summary and "testing the live backend" in run.output
     assert not re.search(r"\b0 scenarios passed", run.summary), run.summary
