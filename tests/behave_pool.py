@@ -67,11 +67,17 @@ class BehavePool:
             pipe.close()
 
 
+def _ours(path: str | None) -> bool:
+    """A module of the project's own (not of a library, even one in a virtual environment inside it)."""
+    return bool(path) and Path(path).is_relative_to(ROOT) and not Path(path).is_relative_to(sys.prefix) \
+        and "site-packages" not in Path(path).parts
+
+
 def _run_one(request: dict) -> int:
     from behave.__main__ import main
 
     for name, module in list(sys.modules.items()):
-        if name != "__main__" and str(getattr(module, "__file__", None) or "").startswith(str(ROOT) + os.sep):
+        if name != "__main__" and _ours(getattr(module, "__file__", None)):
             del sys.modules[name]
     os.environ.clear()
     os.environ.update(request["env"])
