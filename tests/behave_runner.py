@@ -13,6 +13,8 @@ import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.behave_pool import BehavePool
+
 ROOT = Path(__file__).resolve().parent.parent
 # Allure is optional (requirements-extras.txt, which CI installs): tests of its output skip without it.
 needs_allure = __import__("pytest").mark.skipif(importlib.util.find_spec("allure_behave") is None,
@@ -21,28 +23,44 @@ needs_allure = __import__("pytest").mark.skipif(importlib.util.find_spec("allure
 ALLURE_FORMAT = "allure_behave.formatter:AllureFormatter"
 
 
-def run_behave(*args: str, env: dict | None = None, timeout: float = 300.0, reports_dir: str | None = None) -> "Run":
+def run_behave(*args: str, env: dict | None = None, timeout: float = 300.0, reports_dir: str | None = None,
+               pool: BehavePool | None = None) -> "Run":
     """behave with the given arguments; the caller's CHAT_SUITE_*/RUN_MANUAL_TESTS/CI are not inherited
     (CI would switch on the no-backend guard), so runs behave alike on a laptop and in CI.
 
     Transcripts go to reports_dir if given (the caller owns it), else to a temp folder that lives as
-    long as the returned Run (tests read ``run.reports``) and is removed with it."""
+    long as the returned Run (tests read ``run.reports``) and is removed with it. With a pool, behave
+    runs in its long-lived process instead of a new one (same arguments, environment and output)."""
     reports = reports_dir or tempfile.mkdtemp(prefix="suite-reports-")
     clean = {k: v for k, v in os.environ.items() if not k.startswith("CHAT_SUITE_")
              and k not in ("RUN_MANUAL_TESTS", "BACKEND_WS_URL", "CI")}
     clean.update(env or {})
-    command = [sys.executable, "-m", "behave", "--no-color", "-D", f"reports_dir={reports}", *args]
+    command = ["--no-color", "-D", f"reports_dir={reports}", *args]
     try:
-        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=clean)
+        returncode, stdout, stderr = (_in_pool(pool, command, clean, timeout) if pool else
+                                      _in_subprocess(command, clean, timeout))
     except BaseException:
         if not reports_dir:
             shutil.rmtree(reports, ignore_errors=True)
         raise
-    run = Run.parse(done.returncode, done.stdout + done.stderr)
-    run.stdout, run.reports = done.stdout, reports
+    run = Run.parse(returncode, stdout + stderr)
+    run.stdout, run.reports = stdout, reports
     if not reports_dir:
         weakref.finalize(run, shutil.rmtree, reports, ignore_errors=True)   # also at interpreter exit
     return run
+
+
+def _in_subprocess(command: list[str], env: dict, timeout: float) -> tuple[int, str, str]:
+    done = subprocess.run([sys.executable, "-m", "behave", *command], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout, env=env)
+    return done.returncode, done.stdout, done.stderr
+
+
+def _in_pool(pool: BehavePool, command: list[str], env: dict, timeout: float) -> tuple[int, str, str]:
+    with tempfile.TemporaryDirectory(prefix="behave-output-") as folder:
+        out, err = Path(folder) / "stdout", Path(folder) / "stderr"
+        returncode = pool.run(command, env, str(out), str(err), timeout)
+        return returncode, out.read_text(errors="replace"), err.read_text(errors="replace")
 
 
 @dataclass
@@ -70,22 +88,34 @@ class Run:
 
 
 def run_suite(*defines: str, tags: str | None = None, timeout: float = 300.0, args: tuple[str, ...] = (),
-              scenario_tags: bool = False, reports_dir: str | None = None) -> Run:
+              scenario_tags: bool = False, reports_dir: str | None = None, backend: str = "reference",
+              env: dict | None = None, pool: BehavePool | None = None) -> Run:
     """behave against a fresh bundled reference backend, with -D defines, optional --tags and extra
-    behave arguments (e.g. formatters: ``args=("-f", "json", "-o", path)``)."""
-    command = ["-D", "backend=reference"]
+    behave arguments (e.g. formatters: ``args=("-f", "json", "-o", path)``). backend="live" tests the
+    backend that ws_url (a define) names instead; env adds to behave's environment."""
+    command = ["-D", f"backend={backend}"]
     for define in defines:
         command += ["-D", define]
     if tags:
         command += ["--tags", tags]
     if not scenario_tags:
-        return run_behave(*command, *args, timeout=timeout, reports_dir=reports_dir)
+        return run_behave(*command, *args, timeout=timeout, reports_dir=reports_dir, env=env, pool=pool)
     with tempfile.TemporaryDirectory(prefix="suite-json-") as folder:
         report = Path(folder) / "behave.json"
         run = run_behave(*command, "-f", "json", "-o", str(report), "-f", "pretty", *args, timeout=timeout,
-                         reports_dir=reports_dir)
+                         reports_dir=reports_dir, env=env, pool=pool)
         run.failing_tagged = failing_tagged(report)
     return run
+
+
+def feature_parts(parts: dict[str, tuple[str, ...]]) -> dict[str, list[str]]:
+    """Feature paths (features/NAME.feature) in the named parts of a run, and in "the rest": every feature
+    no part names, so a run split into parts (to run side by side) leaves none out."""
+    named = {name for names in parts.values() for name in names}
+    every = sorted(path.name for path in (ROOT / "features").glob("*.feature"))
+    out = {part: [f"features/{name}" for name in names] for part, names in parts.items()}
+    out["the rest"] = [f"features/{name}" for name in every if name not in named]
+    return out
 
 
 def failing_tagged(behave_json: Path) -> list[tuple[str, set[str]]]:

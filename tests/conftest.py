@@ -174,6 +174,29 @@ def cancelled_reply(b: TranscriptBuilder, text_chunks=("Once", " upon")) -> Entr
     return req
 
 
+# Tests that take many seconds, started first (with -n 4 a run would otherwise end waiting on one of
+# them, begun late); by module::function, every parametrization included, longest first.
+START_FIRST = (
+    "test_hostile_reports.py::test_the_formatters_survive_every_hostile_frame",
+    "test_html_report.py::test_a_flooding_backend_cannot_make_a_giant_page",
+    "test_acceptance_run.py::test_live_mode_passes_against_the_backend_started_by_its_cli",
+    "test_fault_matrix.py::test_the_clean_backend_passes_the_whole_suite",
+    "test_load.py::test_the_load_run_stops_within_the_scenario_budget_and_counts_the_rest_unfinished",
+    "test_production_like.py::test_a_production_like_backend_fails_only_its_real_defects",
+    "test_explore_run.py::test_a_seed_repeats_a_run",
+    "test_reference_fuzz.py::test_no_frame_crashes_a_connection",
+    "test_locust.py::test_a_hung_backend_fails_the_run_with_unfinished_conversations",
+    "test_allure_report.py::test_the_broken_scenario_is_failed_in_allure_with_its_attachments",
+    "test_explore_run.py::test_each_defect_is_found_once_at_its_path",
+    "test_hostile_backends.py::test_a_flooding_backend_ends_the_run_with_the_flood_named",
+)
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: n for n, name in enumerate(START_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.rsplit("/", 1)[-1].split("[")[0], len(rank)))   # stable
+
+
 @pytest.fixture
 def unused_port() -> int:
     """A port that was free a moment ago: nothing listens there."""

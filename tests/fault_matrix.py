@@ -3,18 +3,27 @@ the reference backend that makes it fail when it runs alone, and the message tha
 
 Used by tests/test_fault_matrix.py (run each scenario alone against its fault, expect the failure) and
 rendered into the README (`python -m tests.fault_matrix` prints the table; `--run` runs every row).
+A row runs over a live socket against one reference backend per process that takes each connection's
+faults from its URL (?fault=NAME), by one long-lived behave process (tests/behave_pool.py); a fault
+the backend cannot switch per connection (faults.process_wide) gets a backend of its own, as a user
+would start it.
 """
 from __future__ import annotations
 
+import atexit
 import re
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
+from support import config
+from support.backend_process import start_reference
+from support.reference_backend.faults import process_wide
+from tests.behave_pool import BehavePool
 from tests.behave_runner import ROOT, Run, run_suite
 
-MATRIX_TIMEOUT = 3.0   # seconds per wait in matrix runs: stalls are caught fast
+MATRIX_TIMEOUT = 1.5   # seconds per wait in matrix runs: stalls are caught fast
 SMALL_LOAD = "load_customers=5"   # a load scenario run alone needs only a few customers to show a load fault
 UNLISTED: set[str] = set()        # scenarios no row needs (none: every scenario is proved)
 EXPLORE = "explore_budget=20"     # exploration reports what it found by then
@@ -116,10 +125,37 @@ ROWS = [
 
 
 def run_fault(row: Row) -> Run:
-    """The row's scenario alone (its id tag, and its example by name) against the backend with the fault."""
+    """The row's scenario alone (its id tag, and its example by name) against a backend with the fault:
+    this process's shared backend, the fault named in the upgrade URL, run by its long-lived behave;
+    a fault the shared backend cannot switch per connection gets a backend process of its own."""
     name = ("-n", re.escape(row.example)) if row.example else ()
-    return run_suite(f"reference_faults={row.fault}", f"timeout={MATRIX_TIMEOUT}", f"error_timeout={MATRIX_TIMEOUT}",
-                     *row.defines, tags=row.scenario, args=name, scenario_tags=True)
+    waits = (f"timeout={MATRIX_TIMEOUT}", f"error_timeout={MATRIX_TIMEOUT}", *row.defines)
+    if row.fault in process_wide():
+        return run_suite(f"reference_faults={row.fault}", *waits, tags=row.scenario, args=name, scenario_tags=True)
+    url, as_reference = shared_backend()
+    return run_suite(f"ws_url={url}?fault={row.fault}", *as_reference, *waits, backend="live",
+                     env={"RUN_MANUAL_TESTS": "1"}, pool=_shared["pool"], tags=row.scenario, args=name,
+                     scenario_tags=True)
+
+
+_shared: dict = {}   # this process's backend that takes faults from the URL, and its behave
+
+
+def shared_backend() -> tuple[str, tuple[str, ...]]:
+    """The shared backend's URL (started on first use, stopped when this process ends) and the -D settings
+    that make a live run judge as a reference run does (the settings whose defaults differ by backend)."""
+    if not _shared:
+        reference = config.load({}, {"backend": "reference"}, environ={})
+        live = config.load({}, {"backend": "live"}, environ={})
+        backend = start_reference(reference, faults_from_url=True)
+        atexit.register(backend.stop)
+        pool = BehavePool()
+        atexit.register(pool.close)
+        differ = [f.name for f in fields(reference) if f.name != "backend"
+                  and getattr(reference, f.name) != getattr(live, f.name)]
+        _shared.update(url=backend.url, pool=pool,
+                       as_reference=tuple(f"{name}={getattr(reference, name)}" for name in differ))
+    return _shared["url"], _shared["as_reference"]
 
 
 def ran_alone(run: Run) -> bool:

@@ -2,7 +2,8 @@
 reference backend fails it when it runs alone, with the message that names the broken promise.
 
 Each row runs its scenario alone against a real reference backend process with that fault switched
-on; every fault has a row; the clean backend must pass the whole suite.
+on (for its connections: one backend per test worker serves every row); every fault has a row; the
+clean backend must pass the whole suite.
 """
 from __future__ import annotations
 
@@ -25,6 +26,16 @@ def outcome(row: Row):
 
 def first_row(fault: str) -> Row:
     return next(r for r in ROWS if r.fault == fault)
+
+
+def same_worker(fault: str):
+    """A stall's row and its timing test run on one worker, so the timing reads the row's own run."""
+    return pytest.mark.xdist_group(f"stall-{fault}")
+
+
+def row_param(row: Row):
+    marks = [same_worker(row.fault)] if row.fault in STALLS and row is first_row(row.fault) else []
+    return pytest.param(row, marks=marks, id=f"{row.fault}-{row.scenario[1:]}" + (f"-{row.example}" if row.example else ""))
 
 
 def test_every_fault_has_a_row_and_every_row_a_fault():
@@ -68,8 +79,7 @@ def test_the_clean_backend_passes_the_whole_suite():
     assert " 0 failed" in run.summary and run.failing == [], run.summary
 
 
-@pytest.mark.parametrize("row", ROWS, ids=[f"{r.fault}-{r.scenario[1:]}" + (f"-{r.example}" if r.example else "")
-                                            for r in ROWS])
+@pytest.mark.parametrize("row", [row_param(r) for r in ROWS])
 def test_the_fault_fails_the_scenario_alone_with_its_message(row):
     run = outcome(row)
     assert run.returncode != 0, f"{row.fault} was not caught:\n{run.output[-3000:]}"
@@ -80,7 +90,7 @@ def test_the_fault_fails_the_scenario_alone_with_its_message(row):
     assert caught(row, run)
 
 
-@pytest.mark.parametrize("fault", STALLS)
+@pytest.mark.parametrize("fault", [pytest.param(f, marks=same_worker(f)) for f in STALLS])
 def test_a_stall_ends_within_the_timeout_plus_two_seconds_per_scenario(fault):
     """No-hang guarantee: a silent backend costs at most one timeout (+2 s) per affected scenario."""
     run = outcome(first_row(fault))
