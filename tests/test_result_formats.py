@@ -11,7 +11,8 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from support.report import CLOSING_STEP, transcript_path
+from support.report import CLOSING_STEP
+from support.transcript_file import transcript_path
 from tests.behave_runner import ROOT, run_behave, run_suite
 
 FEATURE = "Chat replies stream in as text"
