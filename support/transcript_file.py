@@ -45,10 +45,25 @@ def write_json(path: Path, feature: str, scenario: str, status: str, checked: Ch
                dialect: str = Settings.dialect) -> Path:
     """The scenario's transcript file; `python -m support.recheck` re-judges it later."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({
+    path.write_text(_one_item_a_line({
         "feature": feature, "scenario": scenario, "status": status, "dialect": dialect,
         "modes": {tr.name: tr.mode for tr, _ in checked},
         "violations": findings(checked),
         "connections": {tr.name: to_json(tr, raw_limit=RAW_LIMIT) for tr, _ in checked},
-    }, indent=1))
+    }))
     return path
+
+
+def _one_item_a_line(document: dict) -> str:
+    """The document as JSON with each finding and each entry on a line of its own, for people reading
+    the file; every line is encoded by json's C encoder (an indented dump runs json's Python one)."""
+    def items(values: list, indent: str) -> str:
+        return "[]" if not values else "[\n" + ",\n".join(indent + json.dumps(v) for v in values) + "\n" + indent[:-1] + "]"
+
+    def value(key: str, v) -> str:
+        if key == "violations":
+            return items(v, "  ")
+        if key == "connections":
+            return "{\n" + ",\n".join(f"  {json.dumps(name)}: {items(entries, '   ')}" for name, entries in v.items()) + "\n }"
+        return json.dumps(v)
+    return "{\n" + ",\n".join(f" {json.dumps(k)}: {value(k, v)}" for k, v in document.items()) + "\n}\n"

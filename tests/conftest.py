@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import socket
 import sys
 from pathlib import Path
@@ -19,6 +20,11 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+# The tests start behave, backends and Locust well over a hundred times: each may keep the project's
+# compiled modules (__pycache__, ignored by git) instead of compiling every source again.
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+sys.dont_write_bytecode = False
 
 from support.reference_backend import media  # noqa: E402
 from support.transcript import Recorder  # noqa: E402

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from support.explore.conversations import explore_conversations
 from support.explore.findings import write_explore_json
-from support.explore.engine import choose_seed, hypothesis_settings
-from support.explore.requests_run import explore_requests
+
+# The runs (and Hypothesis with them) are imported when an exploring scenario runs, not whenever behave
+# loads the steps: every behave process would pay for them.
 
 # Outcomes that break the promise about the answer itself; every other failure is about the conversation going on.
 ABOUT_THE_ANSWER = ("no answer in time", "answer never finished", "empty answer with no error", "answer then error",
@@ -23,6 +23,8 @@ def _replay(context, tags: str, seed: int) -> str:
 
 
 def requests(context) -> None:
+    from support.explore.engine import choose_seed
+    from support.explore.requests_run import explore_requests
     s, say = context.settings, context.say
     seed = choose_seed(s)
     say(f"    exploring {s.explore_examples} generated questions and messages, {s.explore_connections} at a time "
@@ -52,6 +54,8 @@ def assert_no_findings(context, about_the_answer: bool) -> None:
 
 
 def conversations(context) -> None:
+    from support.explore.conversations import explore_conversations
+    from support.explore.engine import choose_seed, hypothesis_settings
     s, say = context.settings, context.say
     seed = choose_seed(s)
     runs = max(2, s.explore_examples // 20)
