@@ -7,6 +7,7 @@ stored by the transcript → waiters woken. Nothing here is called from a step d
 from __future__ import annotations
 
 import asyncio
+import math
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlparse, urlunparse
 
@@ -30,12 +31,15 @@ class Caps:
 
     def __init__(self, max_frames: int | None, max_bytes: int | None):
         self.max_frames, self.max_bytes = max_frames, max_bytes
+        self._frames_left = max_frames or math.inf   # None or 0: no cap
+        self._bytes_left = max_bytes or math.inf
         self.frames = self.bytes = 0
 
     def count(self, message: str | bytes) -> None:
+        """Count a frame as it is read; Flooded past either cap (the receive path: kept short)."""
         self.frames += 1
         self.bytes += held_size(message)
-        if (self.max_frames and self.frames > self.max_frames) or (self.max_bytes and self.bytes > self.max_bytes):
+        if self.frames > self._frames_left or self.bytes > self._bytes_left:
             raise Flooded(f"the backend flooded {self.frames} frames ({self.bytes} bytes to hold), past the cap of "
                           f"{self.max_frames} frames or {self.max_bytes} bytes (max_frames, max_transcript_mb)")
 

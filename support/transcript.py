@@ -50,14 +50,11 @@ class Transcript:
 
         One writer at a time (the session's loop thread, or a re-check); readers on other threads see
         whole entries, because each index gets an entry only once it is complete."""
-        entry.seq = len(self._items) + 1
+        items = self._items
+        entry.seq = len(items) + 1
         direction, kind = entry.direction, entry.kind
-        if direction == CLOSED:
-            if self._closed is not None:
-                return self._closed   # the first end is the one that happened
-            self._closed = entry
-        request = entry.request = self._requests.attribute(direction == SENT, direction == RECEIVED, kind, entry)
-        if direction == RECEIVED:
+        if direction == RECEIVED:   # the common case first: this runs for every frame read
+            request = entry.request = self._requests.attribute(False, True, kind, entry)
             self._received.append(entry)
             self._by_kind[kind].append(entry)
             if request is not None:
@@ -66,9 +63,14 @@ class Transcript:
             else:
                 self._unattributed.append(entry)
         elif direction == SENT:
+            entry.request = self._requests.attribute(True, False, kind, entry)
             self._sent.append(entry)
             self._sent_by_kind[kind].append(entry)
-        self._items.append(entry)
+        else:
+            if self._closed is not None:
+                return self._closed   # the first end is the one that happened
+            self._closed = entry
+        items.append(entry)
         return entry
 
     def expect(self, entry: Entry) -> Entry:

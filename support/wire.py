@@ -167,15 +167,12 @@ class Wire:
         # orjson parses five times faster than json. Where the two could differ it refuses (NaN, a lone
         # surrogate, depth past 1024) or gives a float (an integer of 2^64 or more): json decides those.
         try:
-            data = orjson.loads(message)
-            exact = False
+            data, exact = orjson.loads(message), False
         except orjson.JSONDecodeError:
-            data, exact = _UNSET, True
-        try:
-            if data is _UNSET:
-                data = json.loads(message)
-        except (ValueError, RecursionError) as exc:
-            return Entry(0, t, RECEIVED, MALFORMED, raw=message, parse_error=f"not JSON: {exc}", label="(not JSON)")
+            try:
+                data, exact = json.loads(message), True
+            except (ValueError, RecursionError) as exc:
+                return Entry(0, t, RECEIVED, MALFORMED, raw=message, parse_error=f"not JSON: {exc}", label="(not JSON)")
         kind, spec = self.dialect.classify(data)
         if spec is None:
             label = data.get("type", "?") if isinstance(data, dict) else "?"
