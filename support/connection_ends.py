@@ -156,12 +156,10 @@ class _ClientConnection(ClientConnection):
         self.wire_close: bytes | None = None
         self.tcp_left_open = False
         self._drop_timer: asyncio.TimerHandle | None = None
-        recv_frame = ws_protocol.recv_frame
-
-        def recording(frame):
-            if frame.opcode is Opcode.CLOSE:
+        def recording(frame, recv_frame=ws_protocol.recv_frame, close=Opcode.CLOSE):   # every frame: kept short
+            if frame.opcode is close:
                 self.wire_close = bytes(frame.data)
-            return recv_frame(frame)
+            recv_frame(frame)
         ws_protocol.recv_frame = recording
 
     @property

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from time import monotonic
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlparse, urlunparse
 
@@ -102,12 +103,13 @@ class Link:
 
     async def _read(self) -> None:
         ws, transcript, caps, wire = self.ws, self.transcript, self.caps, self.recorder.wire
+        add, decode, t0 = transcript.add, wire.received, transcript.t0
         try:
             while True:
                 message = await ws.recv()
-                t = transcript.now()   # stamped as soon as the frame is read
+                t = monotonic() - t0   # stamped as soon as the frame is read (Transcript.now)
                 caps.count(message)
-                transcript.add(wire.received(message, t))
+                add(decode(message, t))
                 if self._waiters and not self._wake_due:
                     self._wake_due = True
                     asyncio.get_running_loop().call_soon(self._wake)
