@@ -45,7 +45,8 @@ from websockets.asyncio.client import connect  # noqa: E402
 from recorder import SECRET, WORDS, Server, bare_chats, helper_session  # noqa: E402
 from support import protocol, rules, verdicts  # noqa: E402
 from support.config import Settings  # noqa: E402
-from support.session import Caps  # noqa: E402
+from support.link import Caps  # noqa: E402
+from support.socket_loop import on_background  # noqa: E402
 from support.transcript import Recorder, Transcript  # noqa: E402
 from support.vocabulary import Dialect  # noqa: E402
 
@@ -179,7 +180,7 @@ def judged_chats(url: str, sessions: int) -> tuple[float, int]:
         start = time.monotonic()
         broken = await asyncio.gather(*(chat(i) for i in range(sessions)))
         return time.monotonic() - start, sum(broken)
-    return asyncio.run(main())
+    return asyncio.run(on_background(main()))   # on the socket loop, as a load run (load.run_scenario) runs them
 
 
 # -- memory ------------------------------------------------------------------------------------

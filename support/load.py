@@ -25,6 +25,7 @@ from support import load_results, rules, verdicts
 from support.load_results import COUNTERS, TRENDS
 from support.protocol import CHAT_REQUEST, SPEECH_FLAGS, TEXT_FLAGS
 from support.secrets import mask
+from support.socket_loop import on_background
 from support.transcript import CLOSED, RECEIVED, SENT, Transcript
 from support.transcript_view import clip
 
@@ -384,8 +385,9 @@ async def run_scenario(settings, dialect, count: int, speech: bool, report: Path
         say(f"load: {note}")
     connecting = settings.load_connecting
     assert connecting > 0, f"setting load_connecting={connecting}: a positive number of handshakes at once"
-    run = await run_customers(settings, dialect, int(customers), speech=speech, connecting=connecting,
-                              limit_s=time_limit(settings.scenario_budget), progress=say)
+    # On the socket loop itself, where every connection lives: the customers' calls need no hop to it.
+    run = await on_background(run_customers(settings, dialect, int(customers), speech=speech, connecting=connecting,
+                                            limit_s=time_limit(settings.scenario_budget), progress=say))
     write_report(report, run)
     for line in [*run.lines(), f"    load report: {report}"]:
         say(line)

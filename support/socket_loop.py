@@ -27,9 +27,12 @@ class _LoopThread:
 
 
 async def on_background(coro):
-    """Run a coroutine on the socket loop and await its result from whichever loop calls."""
-    future = asyncio.run_coroutine_threadsafe(coro, _LoopThread.loop())
-    return await asyncio.wrap_future(future)
+    """Run a coroutine on the socket loop and await its result from whichever loop calls (on the socket
+    loop itself, at once: a load run's thousand conversations make no hops)."""
+    loop = _LoopThread.loop()
+    if asyncio.get_running_loop() is loop:
+        return await coro
+    return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, loop))
 
 
 def run_blocking(coro, timeout: float, what: str = "the call"):
