@@ -1,6 +1,7 @@
 """Run behave as a user would (a subprocess in the project root) and read its outcome."""
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import json
 import os
@@ -23,20 +24,34 @@ needs_allure = __import__("pytest").mark.skipif(importlib.util.find_spec("allure
 ALLURE_FORMAT = "allure_behave.formatter:AllureFormatter"
 
 
+_POOLS: list[BehavePool] = []   # this process's long-lived behave (started on first use)
+
+
+def default_pool() -> BehavePool:
+    if not _POOLS:
+        _POOLS.append(BehavePool())
+        atexit.register(_POOLS[0].close)
+    return _POOLS[0]
+
+
 def run_behave(*args: str, env: dict | None = None, timeout: float = 300.0, reports_dir: str | None = None,
-               pool: BehavePool | None = None) -> "Run":
+               pool: BehavePool | bool | None = None) -> "Run":
     """behave with the given arguments; the caller's CHAT_SUITE_*/RUN_MANUAL_TESTS/CI are not inherited
     (CI would switch on the no-backend guard), so runs behave alike on a laptop and in CI.
 
     Transcripts go to reports_dir if given (the caller owns it), else to a temp folder that lives as
-    long as the returned Run (tests read ``run.reports``) and is removed with it. With a pool, behave
-    runs in its long-lived process instead of a new one (same arguments, environment and output)."""
+    long as the returned Run (tests read ``run.reports``) and is removed with it. behave runs in this
+    process's long-lived behave (tests/behave_pool.py: same arguments, environment and output, without
+    Python's and the libraries' start-up each time), or in a pool given; pool=False: a new process, for
+    what only a process shows (signals, runs side by side)."""
     reports = reports_dir or tempfile.mkdtemp(prefix="suite-reports-")
     clean = {k: v for k, v in os.environ.items() if not k.startswith("CHAT_SUITE_")
              and k not in ("RUN_MANUAL_TESTS", "BACKEND_WS_URL", "CI")}
     clean.update(env or {})
     command = ["--no-color", "-D", f"reports_dir={reports}", *args]
     try:
+        if pool is None:
+            pool = default_pool()
         returncode, stdout, stderr = (_in_pool(pool, command, clean, timeout) if pool else
                                       _in_subprocess(command, clean, timeout))
     except BaseException:
@@ -89,7 +104,7 @@ class Run:
 
 def run_suite(*defines: str, tags: str | None = None, timeout: float = 300.0, args: tuple[str, ...] = (),
               scenario_tags: bool = False, reports_dir: str | None = None, backend: str = "reference",
-              env: dict | None = None, pool: BehavePool | None = None) -> Run:
+              env: dict | None = None, pool: BehavePool | bool | None = None) -> Run:
     """behave against a fresh bundled reference backend, with -D defines, optional --tags and extra
     behave arguments (e.g. formatters: ``args=("-f", "json", "-o", path)``). backend="live" tests the
     backend that ws_url (a define) names instead; env adds to behave's environment."""

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.skipif(importlib.util.find_spec("locust") is None,
 SECRET = "locust-test-secret-0123456789abcdef0123"
 
 
-def run_locust(url: str, *args: str, run_time: str = "4s", stop_timeout: str = "10") -> subprocess.CompletedProcess:
+def run_locust(url: str, *args: str, run_time: str = "2s", stop_timeout: str = "10") -> subprocess.CompletedProcess:
     """A short headless run; --stop-timeout lets conversations still running at the end finish (or not)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHAT_SUITE_") and k not in ("BACKEND_WS_URL", "CI")}
     env.update(BACKEND_WS_URL=url, JWT_SECRET=SECRET)
@@ -64,7 +64,7 @@ def test_every_conversation_broken_is_a_failure_rate_of_100_percent():
 @pytest.mark.parametrize("fault", ["stall_after_accept", "stall_mid_reply"])
 def test_a_hung_backend_fails_the_run_with_unfinished_conversations(fault):
     with BackendProcess(secret=SECRET, faults=[fault]) as backend:
-        done = run_locust(backend.url, run_time="3s", stop_timeout="2")
+        done = run_locust(backend.url, run_time="2s", stop_timeout="1")
     output = done.stdout + done.stderr
     assert done.returncode != 0, output[-3000:]
     requests, failures = row(output, "Aggregated")
