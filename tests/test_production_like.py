@@ -27,7 +27,7 @@ DEFECTS = {
 # The whole suite in parts side by side, each against its own production-like backend: the defects'
 # waits (a refusal that never comes is waited out) would add up to most of a run's time.
 PARTS = feature_parts({"sign-in": ("authentication.feature",), "bad input": ("bad_input.feature",),
-                       "stopping and exploring": ("cancellation.feature", "explore.feature")})
+                       "stopping": ("cancellation.feature",), "exploring": ("explore.feature",)})
 
 
 def production_like_run(features: list[str]):

@@ -97,7 +97,7 @@ def test_the_locust_recipe_passes_as_written_against_the_clean_backend():
     gets in and is answered in full, and those running at the end may finish (exit 0)."""
     def locust(url: str, env: dict) -> subprocess.CompletedProcess:
         command = locust_line().replace("ws://localhost:8765/chat/ws", url).replace("--processes 2", "")
-        command = re.sub(r"-u \d+ -r \d+ --run-time \w+", "-u 20 -r 20 --run-time 4s", command)
+        command = re.sub(r"-u \d+ -r \d+ --run-time \w+", "-u 20 -r 20 --run-time 2s", command)
         return subprocess.run(["bash", "-c", command + " --only-summary"], cwd=ROOT, env=env, capture_output=True,
                               text=True, timeout=120)
     assert "--stop-timeout" in locust_line() and "-u 2000" in locust_line()
