@@ -432,6 +432,8 @@ def protocol_broken(run: LoadRun, shown: int = 3) -> str | None:
     if not broken:
         return None
     rules_line = ", ".join(f"[{name}] on {n}" for name, n in run.broken_rules().items())
+    # those whose transcripts were kept first (the first few to finish broken): they explain with context
+    broken = sorted(broken, key=lambda c: c.transcript is None)
     explained = "\n".join(verdicts.explain(c.violations, c.transcript) if c.transcript is not None else
                           "\n".join(str(v) for v in c.violations) for c in broken[:shown])
     more = f"\n… and {len(broken) - shown} more conversations" if len(broken) > shown else ""
