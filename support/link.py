@@ -32,15 +32,15 @@ class Caps:
 
     def __init__(self, max_frames: int | None, max_bytes: int | None):
         self.max_frames, self.max_bytes = max_frames, max_bytes
-        self._frames_left = max_frames or math.inf   # None or 0: no cap
-        self._bytes_left = max_bytes or math.inf
+        self._frame_limit = max_frames or math.inf   # None or 0: no cap
+        self._byte_limit = max_bytes or math.inf
         self.frames = self.bytes = 0
 
     def count(self, message: str | bytes) -> None:
         """Count a frame as it is read; Flooded past either cap (the receive path: kept short)."""
         self.frames += 1
         self.bytes += held_size(message)
-        if self.frames > self._frames_left or self.bytes > self._bytes_left:
+        if self.frames > self._frame_limit or self.bytes > self._byte_limit:
             raise Flooded(f"the backend flooded {self.frames} frames ({self.bytes} bytes to hold), past the cap of "
                           f"{self.max_frames} frames or {self.max_bytes} bytes (max_frames, max_transcript_mb)")
 

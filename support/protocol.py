@@ -244,21 +244,21 @@ class ReadyHandshake:
         self.learn_session_id = learn_session_id
         self.session_id: str | None = None
         self.awaited = "websocket_ready"
-        self._ready = self._second = self._pinged = None
+        self._ready = self._second = None
+        self._pinged = self._done = False
 
     def next(self, transcript) -> str:
         """WAIT (for ``awaited``), PING (send one, then ask again) or DONE."""
+        if self._done:
+            return self.DONE
         if self._ready is None:
             self._ready = transcript.first("ready")
             if self._ready is None:
                 return self.WAIT
             self.session_id = self._ready.fields.get("session_id")
-            self._pinged = self.session_id is not None or not self.learn_session_id   # one frame: no ping owed
-            if self._pinged:
-                self._second = self._ready
+            if self.session_id is not None or not self.learn_session_id:   # one frame: no ping owed
+                self._done = True
                 return self.DONE
-        if self._second is self._ready:
-            return self.DONE
         if not self._pinged:
             return self.PING
         if self._second is None:
@@ -267,7 +267,8 @@ class ReadyHandshake:
                 return self.WAIT
             self.session_id = self._second.fields["session_id"]
             self.awaited = "pong after the first ping"
-        return self.DONE if transcript.first("pong", after=self._second.seq) else self.WAIT
+        self._done = transcript.first("pong", after=self._second.seq) is not None
+        return self.DONE if self._done else self.WAIT
 
     def pinged(self) -> None:
         """The session sent the ping PING asked for."""

@@ -15,7 +15,7 @@ import orjson
 from support import protocol
 from support.protocol import CHAT_REQUEST
 from support.schemas import MessageSchemas, SchemaProblem
-from support.vocabulary import MALFORMED, REMOVED, UNKNOWN, Dialect
+from support.vocabulary import MALFORMED, Dialect
 
 # Directions
 RECEIVED = "received"   # a frame from the backend
@@ -26,7 +26,6 @@ CLOSED = "closed"       # the connection ended (close code/reason, or the handsh
 RAW = "raw"             # a frame sent as-is (bad input scenarios)
 
 _UNSET = object()       # Entry.data: parsed again from the raw frame when asked (the parsed form is not kept)
-_NO_SPEC = frozenset({MALFORMED, REMOVED, UNKNOWN})
 _FITS: tuple = ()       # the schema problems of a frame that fits (shared: most frames)
 
 # What keeping a frame costs, for the session's caps: its characters, plus for a large frame what its
@@ -37,22 +36,16 @@ _SMALL = 4096           # below this many characters a frame's parts are too few
 
 def _with_float(values) -> bool:
     """Is there a float anywhere in these values? (orjson reads an integer of 2^64 or more as a float.)"""
-    stack = None
-    for value in values:   # most frames hold only strings and integers: no walk
-        kind = type(value)
-        if kind is float:
-            return True
-        if kind is dict or kind is list:
-            stack = [value] if stack is None else stack + [value]
+    stack = [values]   # collections still to look through
     while stack:
-        value = stack.pop()
-        kind = type(value)
-        if kind is float:
-            return True
-        if kind is dict:
-            stack += value.values()
-        elif kind is list:
-            stack += value
+        for value in stack.pop():
+            kind = type(value)
+            if kind is float:
+                return True
+            if kind is dict:
+                stack.append(value.values())
+            elif kind is list:
+                stack.append(value)
     return False
 
 
@@ -73,12 +66,12 @@ class Entry:
     frame it keeps until then."""
 
     __slots__ = ("seq", "t", "direction", "kind", "raw", "_data", "parse_error", "_fields", "label", "request",
-                 "_problems", "expected", "_spec", "_wire", "_exact")
+                 "_problems", "expected", "_pending")
 
     def __init__(self, seq: int, t: float, direction: str, kind: str, raw: str | bytes | None = None,
                  data: Any = None, parse_error: str | None = None, fields: dict | None = None, label: str = "",
                  request: int | None = None, schema_problems: Any = None, expected: bool = False,
-                 spec=None, wire: "Wire | None" = None, exact: bool = True):
+                 pending: tuple | None = None):
         self.seq = seq                # numbered by the transcript that stores it
         self.t = t                    # seconds since the connection attempt started
         self.direction = direction
@@ -86,34 +79,41 @@ class Entry:
         self.raw = raw
         self._data = data             # parsed JSON, or None; _UNSET: parsed again from raw when asked (memory)
         self.parse_error = parse_error
-        self._fields = {} if fields is None and spec is None else fields
+        self._fields = {} if fields is None and pending is None else fields
         self.label = label            # wire name as the dialect spells it
         self.request = request        # which chat request (1-based) this event belongs to
         # SchemaProblem list; or, for a frame the fast check found off its schema, a callable wording why
         self._problems = _FITS if schema_problems is None else schema_problems
         self.expected = expected      # an error a step asked for (the others fail the scenario)
-        self._spec, self._wire, self._exact = spec, wire, exact   # until settled: how to read the kept frame
+        # Until settled, one value (read and replaced whole, so a reader on another thread sees either
+        # it or the settled fields): (the kind's spec, the wire, the parsed frame, parsed by json?).
+        self._pending = pending
 
     def _settle(self) -> None:
-        """Read the fields and check the schema of a received frame, once."""
-        spec, wire, data = self._spec, self._wire, self._data
+        """Read the fields and check the schema of a received frame, once. Two threads may both settle
+        an entry: each computes the same, and the fields are in place before _pending is cleared."""
+        pending = self._pending
+        if pending is None:
+            return
+        spec, wire, data, exact = pending
         fields = spec.read(data)
-        if not self._exact and _with_float(fields.values()):   # orjson's float for an integer of 2^64 or more
+        if not exact and _with_float(fields.values()):   # orjson's float for an integer of 2^64 or more
             data = json.loads(self.raw)
             fields = spec.read(data)
         fits = wire.fast_check(self.kind)
         self._problems = _FITS if fits is None or fits(data) else wire.word_problems
-        self._fields, self._data, self._spec, self._wire = fields, _UNSET, None, None
+        self._fields = fields
+        self._pending = None
 
     @property
     def fields(self) -> dict:
-        if self._spec is not None:
+        if self._pending is not None:
             self._settle()
         return self._fields
 
     @property
     def data(self) -> Any:
-        if self._spec is not None:
+        if self._pending is not None:
             self._settle()
         if self._data is _UNSET:
             return json.loads(self.raw)   # it parsed once already, so it parses (json: exactly)
@@ -121,7 +121,7 @@ class Entry:
 
     @property
     def schema_problems(self) -> list:
-        if self._spec is not None:
+        if self._pending is not None:
             self._settle()
         problems = self._problems
         if callable(problems):
@@ -131,7 +131,7 @@ class Entry:
     @property
     def off_schema(self) -> bool:
         """Did the fast check find this frame off its schema? (Without wording why.)"""
-        if self._spec is not None:
+        if self._pending is not None:
             self._settle()
         problems = self._problems
         return problems is not _FITS and (callable(problems) or bool(problems))
@@ -178,7 +178,8 @@ class Wire:
             label = data.get("type", "?") if isinstance(data, dict) else "?"
             return Entry(0, t, RECEIVED, kind, raw=message, data=_UNSET, label=label,
                          parse_error="JSON without a type field" if kind == MALFORMED else None)
-        return Entry(0, t, RECEIVED, kind, message, data, None, None, spec.wire_name, None, None, False, spec, self, exact)
+        return Entry(0, t, RECEIVED, kind, message, _UNSET, None, None, spec.wire_name, None, None, False,
+                     (spec, self, data, exact))
 
     def fast_check(self, kind: str):
         """The function saying whether a parsed frame fits this kind's schema (None: nothing to check)."""
