@@ -40,6 +40,7 @@ class Transcript:
         self._by_kind_request: defaultdict[tuple[str, int], list[Entry]] = defaultdict(list)
         self._sent_by_kind: defaultdict[str, list[Entry]] = defaultdict(list)
         self._unattributed: list[Entry] = []                       # received frames of no request
+        self._settled = 0                                          # received[:_settled] are settled
 
     def now(self) -> float:
         return time.monotonic() - self.t0
@@ -104,34 +105,48 @@ class Transcript:
         """Received frames that belong to no request (the handshake, pongs, strays), in order."""
         return self._unattributed[:]
 
+    def settled(self) -> list[Entry]:
+        """The received entries, each settled once (fields read, schema checked): what a judge reads whole.
+        Their fields can then be read with wire.settled_fields."""
+        received = self._received[:]
+        for entry in received[self._settled:]:
+            entry.settle()
+        self._settled = len(received)
+        return received
+
     def off_schema(self) -> list[Entry]:
         """Received frames off their schema, in order (the fast check of each, once)."""
-        return [e for e in self._received if e.off_schema]
+        return [e for e in self.settled() if e.off_schema]
 
-    def _lists(self, kinds: tuple[str, ...], request: int | None) -> list[list[Entry]]:
-        if request is None:
-            found = (self._by_kind.get(k) for k in kinds)
-        else:
-            found = (self._by_kind_request.get((k, request)) for k in kinds)
-        return [f for f in found if f]
+    def _found(self, kind: str, request: int | None) -> list[Entry] | None:
+        return self._by_kind.get(kind) if request is None else self._by_kind_request.get((kind, request))
 
     def of_kind(self, *kinds: str, after: int = 0, request: int | None = None) -> list[Entry]:
         out: list[Entry] = []
-        for found in self._lists(kinds, request):
-            out += found[bisect_right(found, after, key=_SEQ):] if after else found
+        for kind in kinds:
+            found = self._found(kind, request)
+            if found:
+                out += found[bisect_right(found, after, key=_SEQ):] if after else found
         if len(kinds) > 1:
             out.sort(key=_SEQ)
         return out
 
     def first(self, *kinds: str, after: int = 0, request: int | None = None) -> Entry | None:
-        if len(kinds) == 1 and not after and request is None:   # what a waiting step asks, often
-            found = self._by_kind.get(kinds[0])
-            return found[0] if found else None
+        """The earliest entry of these kinds (after seq `after`, of request `request`); rules ask it most."""
         best = None
-        for found in self._lists(kinds, request):
-            i = bisect_right(found, after, key=_SEQ) if after else 0
-            if i < len(found) and (best is None or found[i].seq < best.seq):
-                best = found[i]
+        for kind in kinds:
+            found = self._found(kind, request)
+            if not found:
+                continue
+            if after:
+                i = bisect_right(found, after, key=_SEQ)
+                if i == len(found):
+                    continue
+                entry = found[i]
+            else:
+                entry = found[0]
+            if best is None or entry.seq < best.seq:
+                best = entry
         return best
 
     def sent(self, kind: str | None = None) -> list[Entry]:

@@ -8,6 +8,7 @@ which the transcript stores and numbers.
 from __future__ import annotations
 
 import json
+from operator import attrgetter
 from typing import Any
 
 import orjson
@@ -31,7 +32,7 @@ _FITS: tuple = ()       # the schema problems of a frame that fits (shared: most
 # What keeping a frame costs, for the session's caps: its characters, plus for a large frame what its
 # parts cost once parsed (a 30 MiB frame of tiny objects is gigabytes of dicts, not 30 MiB).
 _PART_BYTES = 64        # about what one parsed object, array or member costs (CPython, 64-bit)
-_SMALL = 4096           # below this many characters a frame's parts are too few to count
+SMALL_FRAME = 4096      # below this many characters a frame's parts are too few to count
 
 
 def _with_float(values) -> bool:
@@ -52,7 +53,7 @@ def _with_float(values) -> bool:
 def held_size(message: str | bytes) -> int:
     """What recording this frame may hold in memory, in bytes (counted before it is parsed)."""
     size = len(message)
-    if size < _SMALL or isinstance(message, bytes):
+    if size < SMALL_FRAME or isinstance(message, bytes):
         return size
     parts = message.count("{") + message.count("[") + message.count(",")
     return size + _PART_BYTES * parts
@@ -71,13 +72,13 @@ class Entry:
     def __init__(self, seq: int, t: float, direction: str, kind: str, raw: str | bytes | None = None,
                  data: Any = None, parse_error: str | None = None, fields: dict | None = None, label: str = "",
                  request: int | None = None, schema_problems: Any = None, expected: bool = False,
-                 pending: tuple | None = None):
+                 pending: dict | None = None):
         self.seq = seq                # numbered by the transcript that stores it
         self.t = t                    # seconds since the connection attempt started
         self.direction = direction
         self.kind = kind
         self.raw = raw
-        self._data = data             # parsed JSON, or None; _UNSET: parsed again from raw when asked (memory)
+        self._data = data             # parsed JSON, or None; _UNSET or a _Settler: parsed again from raw when asked
         self.parse_error = parse_error
         self._fields = {} if fields is None and pending is None else fields
         self.label = label            # wire name as the dialect spells it
@@ -85,44 +86,45 @@ class Entry:
         # SchemaProblem list; or, for a frame the fast check found off its schema, a callable wording why
         self._problems = _FITS if schema_problems is None else schema_problems
         self.expected = expected      # an error a step asked for (the others fail the scenario)
-        # Until settled, one value (read and replaced whole, so a reader on another thread sees either
-        # it or the settled fields): (the kind's spec, the wire, the parsed frame, parsed by json?).
+        # A received frame not yet settled: its parsed form (data is then its _Settler). Read and cleared
+        # whole, so a reader on another thread sees either it or the settled fields.
         self._pending = pending
 
-    def _settle(self) -> None:
+    def settle(self) -> None:
         """Read the fields and check the schema of a received frame, once. Two threads may both settle
-        an entry: each computes the same, and the fields are in place before _pending is cleared."""
-        pending = self._pending
-        if pending is None:
+        an entry: each computes the same; the fields and problems are in place before _pending is cleared."""
+        data = self._pending
+        if data is None:
             return
-        spec, wire, data, exact = pending
-        fields = spec.read(data)
-        if not exact and _with_float(fields.values()):   # orjson's float for an integer of 2^64 or more
+        settler = self._data
+        fields = settler.read(data)
+        if not settler.exact and _with_float(fields.values()):   # orjson's float for an integer of 2^64 or more
             data = json.loads(self.raw)
-            fields = spec.read(data)
-        fits = wire.fast_check(self.kind)
-        self._problems = _FITS if fits is None or fits(data) else wire.word_problems
+            fields = settler.read(data)
+        fits = settler.fits
+        self._problems = _FITS if fits is None or fits(data) else settler.word
         self._fields = fields
         self._pending = None
 
     @property
     def fields(self) -> dict:
         if self._pending is not None:
-            self._settle()
+            self.settle()
         return self._fields
 
     @property
     def data(self) -> Any:
         if self._pending is not None:
-            self._settle()
-        if self._data is _UNSET:
+            self.settle()
+        data = self._data
+        if data is _UNSET or type(data) is _Settler:
             return json.loads(self.raw)   # it parsed once already, so it parses (json: exactly)
-        return self._data
+        return data
 
     @property
     def schema_problems(self) -> list:
         if self._pending is not None:
-            self._settle()
+            self.settle()
         problems = self._problems
         if callable(problems):
             problems = self._problems = problems(self)
@@ -132,7 +134,7 @@ class Entry:
     def off_schema(self) -> bool:
         """Did the fast check find this frame off its schema? (Without wording why.)"""
         if self._pending is not None:
-            self._settle()
+            self.settle()
         problems = self._problems
         return problems is not _FITS and (callable(problems) or bool(problems))
 
@@ -150,6 +152,21 @@ class Entry:
                 f"label={self.label!r}, request={self.request!r}, fields={self.fields!r})")
 
 
+# An entry's fields once it is settled (Transcript.settled), read without the property's question.
+settled_fields = attrgetter("_fields")
+
+
+class _Settler:
+    """How one wire settles the entries of one kind: read the fields, check the schema, word a misfit.
+    (One per kind and parser, shared by every entry of that kind: an entry holds one reference.)"""
+
+    __slots__ = ("read", "fits", "word", "exact")
+
+    def __init__(self, read, fits, word, exact: bool):
+        self.read, self.fits, self.word = read, fits, word
+        self.exact = exact   # parsed by json (exact); orjson may have read a huge integer as a float
+
+
 class Wire:
     """Decodes the frames of one connection in one dialect. In a mode other than chat (§2) frames are
     decoded for the record but not held to the chat schemas."""
@@ -158,6 +175,9 @@ class Wire:
         self.dialect = dialect
         self.schemas = MessageSchemas.for_dialect(dialect) if mode == protocol.CHAT_MODE else None
         self._fits = self.schemas.fast_checks() if self.schemas else {}
+        # kind -> how its entries settle, for frames orjson parsed and for those json parsed (exactly)
+        self._settlers, self._exact_settlers = ({kind: _Settler(spec.read, self._fits.get(kind), self.word_problems, exact)
+                                                 for kind, spec in dialect.events.items()} for exact in (False, True))
 
     def received(self, message: str | bytes, t: float) -> Entry:
         """A frame from the backend, parsed and classified; its fields and schema wait for the first question."""
@@ -178,8 +198,8 @@ class Wire:
             label = data.get("type", "?") if isinstance(data, dict) else "?"
             return Entry(0, t, RECEIVED, kind, raw=message, data=_UNSET, label=label,
                          parse_error="JSON without a type field" if kind == MALFORMED else None)
-        return Entry(0, t, RECEIVED, kind, message, _UNSET, None, None, spec.wire_name, None, None, False,
-                     (spec, self, data, exact))
+        settler = (self._exact_settlers if exact else self._settlers)[kind]
+        return Entry(0, t, RECEIVED, kind, message, settler, None, None, spec.wire_name, None, None, False, data)
 
     def fast_check(self, kind: str):
         """The function saying whether a parsed frame fits this kind's schema (None: nothing to check)."""
@@ -216,4 +236,4 @@ class Wire:
                                                 "status": status})
 
 
-__all__ = ["Entry", "Wire", "held_size", "RECEIVED", "SENT", "CLOSED", "RAW"]
+__all__ = ["Entry", "Wire", "held_size", "settled_fields", "RECEIVED", "SENT", "CLOSED", "RAW"]

@@ -1,9 +1,12 @@
 """Every rule in support.rules: silent on conforming transcripts, loud (and precise) on broken ones."""
 from __future__ import annotations
 
+import base64
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import AUDIO, CHAT_ID, TranscriptBuilder, cancelled_reply, conforming_text_reply, db_record
 from support import rules, verdicts
@@ -440,6 +443,29 @@ def test_audio_is_base64_variants(b, audio, why):
     flags(b, speech=True)
     [v] = rules.check(b.tr, ["audio_is_base64"])
     assert v.seq == bad.seq and why in v.message
+
+
+_B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+
+@settings(max_examples=3000, deadline=None, derandomize=True)
+@given(st.one_of(
+    st.binary(max_size=40).map(lambda b: base64.b64encode(b).decode()),   # valid, then broken a little
+    st.builds(lambda b, i, c: (lambda t: t[:i % (len(t) + 1)] + c + t[i % (len(t) + 1):])(base64.b64encode(b).decode()),
+              st.binary(max_size=12), st.integers(0, 20), st.sampled_from(["=", "==", "A", " ", "\n", "-", "é", "AA"])),
+    st.text(alphabet=_B64 + "= \n-_.é", max_size=12),
+    st.none(), st.integers()))
+def test_the_fast_base64_check_agrees_with_decoding(value):
+    """audio_is_base64 skips decoding what is_base64_audio accepts, so that must decode; what it refuses is
+    decoded (and so judged) as before. Every canonical encoding is accepted (real audio takes the fast way)."""
+    try:
+        audio = rules.decode_audio(value)
+    except ValueError:
+        audio = None
+    if rules.is_base64_audio(value):
+        assert audio is not None
+    if audio is not None and value == base64.b64encode(audio).decode():
+        assert rules.is_base64_audio(value)
 
 
 def test_tts_started_missing_entirely(b):

@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from jsonpointer import JsonPointer
 
@@ -117,6 +117,26 @@ def _matches(frame: dict, match: dict) -> bool:
                for key, value in match.items())
 
 
+def _field_reader(fields: dict[str, FieldSpec]) -> Callable[[dict], dict]:
+    """One function that reads a kind's fields from a frame, written out field by field (as dataclasses
+    writes an __init__): it runs for every frame received, and a loop over the fields costs twice as much.
+    A plain top-level member is read directly; a deeper pointer is walked; a transformed field reads itself."""
+    lines, names = ["def read(frame):", "    fields = {}"], {"_MISSING": _MISSING, "_walk": _walk}
+    for i, (name, field) in enumerate(fields.items()):
+        if field.json_string or field.value_map is not None:
+            names[f"_field{i}"] = field.read
+            lines.append(f"    value = _field{i}(frame)")
+        elif len(field.parts) == 1:
+            lines.append(f"    value = frame.get({field.parts[0]!r}, _MISSING)")
+        else:
+            names[f"_parts{i}"] = field.parts
+            lines.append(f"    value = _walk(frame, _parts{i})")
+        lines += ["    if value is not _MISSING:", f"        fields[{name!r}] = value"]
+    lines.append("    return fields")
+    exec("\n".join(lines), names)   # only repr()'d names and pointers from the profile are written in
+    return names["read"]
+
+
 @dataclass(frozen=True)
 class EventSpec:
     kind: str
@@ -131,25 +151,15 @@ class EventSpec:
         return self.match.get("type", "")
 
     def __post_init__(self):
-        plain = {name: f.parts[0] if len(f.parts) == 1 and not f.json_string and f.value_map is None else None
-                 for name, f in self.fields.items()}
-        object.__setattr__(self, "_readers", tuple((name, plain[name], f) for name, f in self.fields.items()))
+        # read(frame) -> the fields of a frame of this kind, by the suite's names; absent fields are left out.
+        # (A function written for this kind, not a method: it runs for every frame received.)
+        object.__setattr__(self, "read", _field_reader(self.fields))
         # How a reader of the dialect names it: text_chunk, customEvent(toolUse) (named once: every frame has one)
         extra = [str(v) for k, v in self.match.items() if k != "type"]
         object.__setattr__(self, "wire_name", f"{self.wire_type}({', '.join(extra)})" if extra else self.wire_type)
 
     def matches(self, frame: dict) -> bool:
         return any(_matches(frame, m) for m in (self.match, *self.also_match))
-
-    def read(self, frame: dict) -> dict:
-        """The fields of a frame of this kind, by the suite's names; absent fields are left out."""
-        fields = {}
-        for name, key, field in self._readers:
-            # a plain top-level member is read directly: this runs for every frame received
-            value = frame.get(key, _MISSING) if key is not None else field.read(frame)
-            if value is not _MISSING:
-                fields[name] = value
-        return fields
 
     def is_required(self, path: str) -> bool:
         """Is this wire path (a JSON pointer) one the protocol requires, or inside one?"""
