@@ -8,6 +8,7 @@ threads take snapshots.
 """
 from __future__ import annotations
 
+import threading
 import time
 from collections import defaultdict
 from bisect import bisect_right
@@ -40,7 +41,8 @@ class Transcript:
         self._by_kind_request: defaultdict[tuple[str, int], list[Entry]] = defaultdict(list)
         self._sent_by_kind: defaultdict[str, list[Entry]] = defaultdict(list)
         self._unattributed: list[Entry] = []                       # received frames of no request
-        self._settled = 0                                          # received[:_settled] are settled
+        # received[:_settled] are settled, and of those _off_schema are off their schema; one judge settles at a time
+        self._settled, self._off_schema, self._settling = 0, [], threading.Lock()
 
     def now(self) -> float:
         return time.monotonic() - self.t0
@@ -106,17 +108,20 @@ class Transcript:
         return self._unattributed[:]
 
     def settled(self) -> list[Entry]:
-        """The received entries, each settled once (fields read, schema checked): what a judge reads whole.
-        Their fields can then be read with wire.settled_fields."""
+        """The received entries, each settled once (fields, schema): wire.settled_fields then reads their fields."""
         received = self._received[:]
-        for entry in received[self._settled:]:
-            entry.settle()
-        self._settled = len(received)
+        if self._settled < len(received):
+            with self._settling:
+                start = self._settled   # another judge may have settled further meanwhile
+                if start < len(received):
+                    self._off_schema += [e for e in received[start:] if e.off_schema]   # settles each
+                    self._settled = len(received)
         return received
 
     def off_schema(self) -> list[Entry]:
         """Received frames off their schema, in order (the fast check of each, once)."""
-        return [e for e in self.settled() if e.off_schema]
+        self.settled()
+        return self._off_schema[:]
 
     def _found(self, kind: str, request: int | None) -> list[Entry] | None:
         return self._by_kind.get(kind) if request is None else self._by_kind_request.get((kind, request))

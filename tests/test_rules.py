@@ -452,7 +452,8 @@ _B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 @given(st.one_of(
     st.binary(max_size=40).map(lambda b: base64.b64encode(b).decode()),   # valid, then broken a little
     st.builds(lambda b, i, c: (lambda t: t[:i % (len(t) + 1)] + c + t[i % (len(t) + 1):])(base64.b64encode(b).decode()),
-              st.binary(max_size=12), st.integers(0, 20), st.sampled_from(["=", "==", "A", " ", "\n", "-", "é", "AA"])),
+              st.binary(max_size=12), st.integers(0, 20),
+              st.sampled_from(["=", "==", "A", " ", "\n", "-", "é", "AA"])),
     st.text(alphabet=_B64 + "= \n-_.é", max_size=12),
     st.none(), st.integers()))
 def test_the_fast_base64_check_agrees_with_decoding(value):

@@ -19,7 +19,7 @@ from support.protocol import CHAT_REQUEST, RequestTracker, build_chat_request, i
 from support.link import Caps, Flooded
 from support.schemas import MessageSchemas, SchemaProblem
 from support.transcript import CLOSED, RAW, RECEIVED, SENT, Recorder, Transcript
-from support.wire import Wire, held_size
+from support.wire import Wire, held_size, settled_fields
 from support.vocabulary import Dialect, available_dialects
 
 KINDS_WEIGHTED = ["text_chunk"] * 6 + ["audio_chunk"] * 2 + [
@@ -267,6 +267,35 @@ def test_a_reader_thread_and_a_querying_thread_see_one_consistent_transcript(v2)
     entries = tr.entries
     assert [e.seq for e in entries] == list(range(1, len(frames) + 2))
     assert [e.request for e in entries[5002:5010]] == [1] * 8 and entries[5001].kind == CHAT_REQUEST
+
+
+def test_judges_on_two_threads_while_frames_arrive_list_each_misfit_once(v2):
+    """Transcript.settled settles each entry once and collects the misfits once, however many judges ask
+    at the same time while the reader adds (every third frame here is off its schema)."""
+    tr = Transcript()
+    recorder = Recorder(tr, v2)
+    frames = [json.dumps(v2.encode("text_chunk", text=str(i), chunk_index=i + 1 if i % 3 else "one"))
+              for i in range(6000)]
+    done = threading.Event()
+
+    def reader():
+        for i, frame in enumerate(frames):
+            recorder.received(frame, t=float(i))
+        done.set()
+
+    def judge():
+        while not done.is_set():
+            off = tr.off_schema()
+            assert [e.seq for e in off] == sorted({e.seq for e in off})
+            assert all(e.fields["chunk_index"] == "one" for e in off)
+
+    threads = [threading.Thread(target=reader), threading.Thread(target=judge), threading.Thread(target=judge)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [e.seq for e in tr.off_schema()] == list(range(1, 6001, 3))
+    assert all(f is not None for f in map(settled_fields, tr.settled()))
 
 
 def rng_after(seen: int) -> int:

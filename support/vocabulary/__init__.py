@@ -196,6 +196,9 @@ class Dialect:
                     candidates.append(spec)
         # a wire type that only one spec matches, by its type alone, needs no further look
         self._only = {t: c[0] for t, c in self._by_type.items() if len(c) == 1 and {"type": t} in (c[0].match, *c[0].also_match)}
+        # what classify says of a frame whose type is one of these, whatever else it holds
+        self.kind_by_type_alone: dict[str, EventSpec] = {t: s for t, s in self._only.items()
+                                                          if t not in self.removed_types}
         self.client_frames: dict[str, dict] = profile.get("client_frames", {})
 
     @classmethod
