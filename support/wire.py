@@ -211,10 +211,6 @@ class Wire:
         settler = (self._exact_settlers if exact else self._settlers)[kind]
         return Entry(0, t, RECEIVED, kind, message, settler, None, None, spec.wire_name, None, None, False, data)
 
-    def fast_check(self, kind: str):
-        """The function saying whether a parsed frame fits this kind's schema (None: nothing to check)."""
-        return self._fits.get(kind)
-
     def word_problems(self, entry: Entry) -> list[SchemaProblem]:
         """Why a frame the fast check refused breaks its schema (worded only when a rule reads it)."""
         try:
