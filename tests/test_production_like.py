@@ -32,8 +32,7 @@ PARTS = feature_parts({"sign-in": ("authentication.feature",), "bad input": ("ba
 
 def production_like_run(features: list[str]):
     return run_suite(f"reference_faults={PRODUCTION_DEFECTS}", *PRODUCTION_SETTINGS, "timeout=3", "error_timeout=2",
-                     "quiet_window=0.3", "reference_chunk_delay=0.005", scenario_tags=True, args=tuple(features),
-                     pool=False)   # side by side: a process each
+                     "quiet_window=0.3", "reference_chunk_delay=0.005", scenario_tags=True, args=tuple(features))
 
 
 def test_a_production_like_backend_fails_only_its_real_defects():
