@@ -41,9 +41,10 @@ def run_behave(*args: str, env: dict | None = None, timeout: float = 300.0, repo
 
     Transcripts go to reports_dir if given (the caller owns it), else to a temp folder that lives as
     long as the returned Run (tests read ``run.reports``) and is removed with it. behave runs in this
-    process's long-lived behave (tests/behave_pool.py: same arguments, environment and output, without
-    Python's and the libraries' start-up each time), or in a pool given; pool=False: a new process, for
-    what only a process shows (signals, runs side by side)."""
+    process's long-lived behave (tests/behave_pool.py: same arguments, environment and output, a process
+    of its own for each run, without Python's and the libraries' start-up each time; runs from several
+    threads run side by side), or in a pool given; pool=False: `python -m behave`, for what only a
+    process started afresh shows (the stdout it started with)."""
     reports = reports_dir or tempfile.mkdtemp(prefix="suite-reports-")
     clean = {k: v for k, v in os.environ.items() if not k.startswith("CHAT_SUITE_")
              and k not in ("RUN_MANUAL_TESTS", "BACKEND_WS_URL", "CI")}

@@ -4,7 +4,7 @@ the reference backend that makes it fail when it runs alone, and the message tha
 Used by tests/test_fault_matrix.py (run each scenario alone against its fault, expect the failure) and
 rendered into the README (`python -m tests.fault_matrix` prints the table; `--run` runs every row).
 A row runs over a live socket against one reference backend per process that takes each connection's
-faults from its URL (?fault=NAME), by one long-lived behave process (tests/behave_pool.py); a fault
+faults from its URL (?fault=NAME), by the process's long-lived behave (tests/behave_pool.py); a fault
 the backend cannot switch per connection (faults.process_wide) gets a backend of its own, as a user
 would start it.
 """
@@ -20,7 +20,6 @@ from pathlib import Path
 from support import config
 from support.backend_process import start_reference
 from support.reference_backend.faults import process_wide
-from tests.behave_pool import BehavePool
 from tests.behave_runner import ROOT, Run, run_suite
 
 MATRIX_TIMEOUT = 1.5   # seconds per wait in matrix runs: stalls are caught fast
@@ -126,7 +125,8 @@ ROWS = [
 
 def run_fault(row: Row) -> Run:
     """The row's scenario alone (its id tag, and its example by name) against a backend with the fault:
-    this process's shared backend, the fault named in the upgrade URL, run by its long-lived behave;
+    this process's shared backend, the fault named in the upgrade URL, run by its long-lived behave (the
+    one every other run of this process uses);
     a fault the shared backend cannot switch per connection gets a backend process of its own."""
     name = ("-n", re.escape(row.example)) if row.example else ()
     waits = (f"timeout={MATRIX_TIMEOUT}", f"error_timeout={MATRIX_TIMEOUT}", *row.defines)
@@ -134,11 +134,11 @@ def run_fault(row: Row) -> Run:
         return run_suite(f"reference_faults={row.fault}", *waits, tags=row.scenario, args=name, scenario_tags=True)
     url, as_reference = shared_backend()
     return run_suite(f"ws_url={url}?fault={row.fault}", *as_reference, *waits, backend="live",
-                     env={"RUN_MANUAL_TESTS": "1"}, pool=_shared["pool"], tags=row.scenario, args=name,
+                     env={"RUN_MANUAL_TESTS": "1"}, tags=row.scenario, args=name,
                      scenario_tags=True)
 
 
-_shared: dict = {}   # this process's backend that takes faults from the URL, and its behave
+_shared: dict = {}   # this process's backend that takes faults from the URL
 
 
 def shared_backend() -> tuple[str, tuple[str, ...]]:
@@ -149,11 +149,9 @@ def shared_backend() -> tuple[str, tuple[str, ...]]:
         live = config.load({}, {"backend": "live"}, environ={})
         backend = start_reference(reference, faults_from_url=True)
         atexit.register(backend.stop)
-        pool = BehavePool()
-        atexit.register(pool.close)
         differ = [f.name for f in fields(reference) if f.name != "backend"
                   and getattr(reference, f.name) != getattr(live, f.name)]
-        _shared.update(url=backend.url, pool=pool,
+        _shared.update(url=backend.url,
                        as_reference=tuple(f"{name}={getattr(reference, name)}" for name in differ))
     return _shared["url"], _shared["as_reference"]
 

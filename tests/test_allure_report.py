@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from behave_runner import run_suite
+from tests.behave_runner import run_suite
 
 pytest.importorskip("allure_behave", reason="allure-behave is not installed (pip install -r requirements-extras.txt)")
 

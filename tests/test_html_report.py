@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from behave_runner import run_suite
+from tests.behave_runner import run_suite
 from conftest import conforming_text_reply
 from support import html_report, rules, verdicts
 from support.transcript import RECEIVED, Entry, Transcript

@@ -63,6 +63,11 @@ def token(customer: int = 1) -> str:
     return jwt.encode({"id": customer, "exp": int(time.time()) + 3600}, SECRET, algorithm="HS256")
 
 
+# One worker runs this module, so its one backend serves every test (with xdist each worker that ran a
+# test of it started a backend of its own).
+pytestmark = pytest.mark.xdist_group("reference-fuzz")
+
+
 @pytest.fixture(scope="module")
 def backend():
     with BackendProcess(secret=SECRET, chunk_delay=0.0, faults=None) as process:

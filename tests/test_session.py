@@ -17,6 +17,10 @@ SECRET = "session-test-secret-of-at-least-32-bytes"
 LONG = "Write a long story about a lighthouse keeper"
 
 
+# One worker runs this module, so its one backend serves every test that asks for it.
+pytestmark = pytest.mark.xdist_group("session")
+
+
 @pytest.fixture(scope="module")
 def backend():
     with BackendProcess(secret=SECRET, chunk_delay=0.01) as process:
