@@ -22,5 +22,10 @@ def test_the_stop_lands_in_the_audio_even_when_the_text_takes_longer_than_a_wait
     assert run.returncode == 0 and "1 scenario passed" in run.output, run.output[-3000:]
     before, after = kinds_around_the_stop(run.reports)
     assert "audio_chunk" in before and "tts_completed" not in before, before[-5:]
-    assert after[:3] == ["cancelled", "text_completed", "tts_completed"], after
-    assert "audio_chunk" not in after and "db_operation_executed" not in after, after
+    # The stop is recorded as sent before it is written, and audio the backend sent before it read the
+    # stop is still on its way: on a loaded machine, chunks 4 ms apart land after the stop's entry. What
+    # the backend owes begins with its confirmation: nothing of the answer but the two flags after it.
+    confirmed = after.index("cancelled") if "cancelled" in after else len(after)
+    assert set(after[:confirmed]) <= {"audio_chunk"}, after
+    assert after[confirmed:confirmed + 3] == ["cancelled", "text_completed", "tts_completed"], after
+    assert "audio_chunk" not in after[confirmed:] and "db_operation_executed" not in after, after
