@@ -133,8 +133,13 @@ def _field_reader(fields: dict[str, FieldSpec]) -> Callable[[dict], dict]:
             lines.append(f"    value = _walk(frame, _parts{i})")
         lines += ["    if value is not _MISSING:", f"        fields[{name!r}] = value"]
     lines.append("    return fields")
-    exec("\n".join(lines), names)   # only repr()'d names and pointers from the profile are written in
+    exec(_compiled("\n".join(lines)), names)   # only repr()'d names and pointers from the profile are written in
     return names["read"]
+
+
+@lru_cache(maxsize=256)   # a dialect is loaded many times (each connection's tests): compile each reader once
+def _compiled(source: str):
+    return compile(source, "<field reader>", "exec")
 
 
 @dataclass(frozen=True)
