@@ -19,7 +19,7 @@ from support.protocol import CloseKind
 from support.connection_ends import AUTH_HINT, ClosedByBackend, SessionError, WaitTimeout, closing
 from support.transcript import RECEIVED, Recorder, Transcript
 from support.transcript_view import dump, unknown_names_hint
-from support.wire import SMALL_FRAME, held_size
+from support.wire import held_size
 
 
 class Flooded(Exception):
@@ -39,8 +39,7 @@ class Caps:
     def count(self, message: str | bytes) -> None:
         """Count a frame as it is read; Flooded past either cap (the receive path: kept short)."""
         self.frames += 1
-        size = len(message)
-        self.bytes += size if size < SMALL_FRAME and type(message) is str else held_size(message)
+        self.bytes += held_size(message)
         if self.frames > self._frame_limit or self.bytes > self._byte_limit:
             raise Flooded(f"the backend flooded {self.frames} frames ({self.bytes} bytes to hold), past the cap of "
                           f"{self.max_frames} frames or {self.max_bytes} bytes (max_frames, max_transcript_mb)")

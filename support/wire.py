@@ -32,7 +32,7 @@ _FITS: tuple = ()       # the schema problems of a frame that fits (shared: most
 # What keeping a frame costs, for the session's caps: its characters, plus for a large frame what its
 # parts cost once parsed (a 30 MiB frame of tiny objects is gigabytes of dicts, not 30 MiB).
 _PART_BYTES = 64        # about what one parsed object, array or member costs (CPython, 64-bit)
-SMALL_FRAME = 4096      # below this many characters a frame's parts are too few to count
+_SMALL = 4096           # below this many characters a frame's parts are too few to count
 
 
 def _with_float(values) -> bool:
@@ -53,7 +53,7 @@ def _with_float(values) -> bool:
 def held_size(message: str | bytes) -> int:
     """What recording this frame may hold in memory, in bytes (counted before it is parsed)."""
     size = len(message)
-    if size < SMALL_FRAME or isinstance(message, bytes):
+    if size < _SMALL or isinstance(message, bytes):
         return size
     parts = message.count("{") + message.count("[") + message.count(",")
     return size + _PART_BYTES * parts
@@ -175,7 +175,6 @@ class Wire:
         self.dialect = dialect
         self.schemas = MessageSchemas.for_dialect(dialect) if mode == protocol.CHAT_MODE else None
         self._fits = self.schemas.fast_checks() if self.schemas else {}
-        self._by_type_alone = dialect.kind_by_type_alone
         # kind -> how its entries settle, for frames orjson parsed and for those json parsed (exactly)
         self._settlers, self._exact_settlers = (
             {kind: _Settler(spec.read, self._fits.get(kind), self.word_problems, exact)
@@ -195,15 +194,7 @@ class Wire:
                 data, exact = json.loads(message), True
             except (ValueError, RecursionError) as exc:
                 return Entry(0, t, RECEIVED, MALFORMED, raw=message, parse_error=f"not JSON: {exc}", label="(not JSON)")
-        spec = None
-        if type(data) is dict:   # most frames: a type that alone says the kind (what classify would say, sooner)
-            wire_type = data.get("type")
-            if type(wire_type) is str:
-                spec = self._by_type_alone.get(wire_type)
-        if spec is not None:
-            kind = spec.kind
-        else:
-            kind, spec = self.dialect.classify(data)
+        kind, spec = self.dialect.classify(data)
         if spec is None:
             label = data.get("type", "?") if isinstance(data, dict) else "?"
             return Entry(0, t, RECEIVED, kind, raw=message, data=_UNSET, label=label,

@@ -199,11 +199,9 @@ class Dialect:
                 candidates = self._by_type.setdefault(form.get("type"), [])
                 if spec not in candidates:
                     candidates.append(spec)
-        # a wire type that only one spec matches, by its type alone, needs no further look
-        self._only = {t: c[0] for t, c in self._by_type.items() if len(c) == 1 and {"type": t} in (c[0].match, *c[0].also_match)}
-        # what classify says of a frame whose type is one of these, whatever else it holds
-        self.kind_by_type_alone: dict[str, EventSpec] = {t: s for t, s in self._only.items()
-                                                          if t not in self.removed_types}
+        # a wire type (not a removed one) that only one spec matches, by its type alone, needs no further look
+        self._only = {t: c[0] for t, c in self._by_type.items() if len(c) == 1 and t not in self.removed_types
+                      and {"type": t} in (c[0].match, *c[0].also_match)}
         self.client_frames: dict[str, dict] = profile.get("client_frames", {})
 
     @classmethod
@@ -225,11 +223,11 @@ class Dialect:
         wire_type = frame.get("type")
         if not isinstance(wire_type, str):
             return MALFORMED, None
-        if wire_type in self.removed_types:
-            return REMOVED, None
-        spec = self._only.get(wire_type)
+        spec = self._only.get(wire_type)   # most frames: their type alone says the kind
         if spec is not None:
             return spec.kind, spec
+        if wire_type in self.removed_types:
+            return REMOVED, None
         for spec in self._by_type.get(wire_type, ()):   # the few specs of this wire type, most specific first
             if spec.matches(frame):
                 return spec.kind, spec
