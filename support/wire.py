@@ -90,21 +90,23 @@ class Entry:
         # whole, so a reader on another thread sees either it or the settled fields.
         self._pending = pending
 
-    def settle(self) -> None:
-        """Read the fields and check the schema of a received frame, once. Two threads may both settle
-        an entry: each computes the same; the fields and problems are in place before _pending is cleared."""
+    def settle(self) -> Any:
+        """Read the fields and check the schema of a received frame, once; its schema problems as kept (a
+        list, or a callable that words them). Two threads may both settle an entry: each computes the same;
+        the fields and problems are in place before _pending is cleared."""
         data = self._pending
         if data is None:
-            return
+            return self._problems
         settler = self._data
         fields = settler.read(data)
         if not settler.exact and _with_float(fields.values()):   # orjson's float for an integer of 2^64 or more
             data = json.loads(self.raw)
             fields = settler.read(data)
         fits = settler.fits
-        self._problems = _FITS if fits is None or fits(data) else settler.word
+        self._problems = problems = _FITS if fits is None or fits(data) else settler.word
         self._fields = fields
         self._pending = None
+        return problems
 
     @property
     def fields(self) -> dict:
@@ -114,8 +116,6 @@ class Entry:
 
     @property
     def data(self) -> Any:
-        if self._pending is not None:
-            self.settle()
         data = self._data
         if data is _UNSET or type(data) is _Settler:
             return json.loads(self.raw)   # it parsed once already, so it parses (json: exactly)
@@ -123,9 +123,7 @@ class Entry:
 
     @property
     def schema_problems(self) -> list:
-        if self._pending is not None:
-            self.settle()
-        problems = self._problems
+        problems = self.settle()
         if callable(problems):
             problems = self._problems = problems(self)
         return problems
@@ -133,9 +131,7 @@ class Entry:
     @property
     def off_schema(self) -> bool:
         """Did the fast check find this frame off its schema? (Without wording why.)"""
-        if self._pending is not None:
-            self.settle()
-        problems = self._problems
+        problems = self.settle()
         return problems is not _FITS and (callable(problems) or bool(problems))
 
     def _key(self) -> tuple:
