@@ -13,8 +13,8 @@ Runs may overlap (each is a process of its own). If a run's process dies (the wa
 ends it), its exit code is the run's, as for a subprocess; if it outlasts its timeout it is killed.
 
 The parent side is ``BehavePool``; ``python -m tests.behave_pool`` is the child: one JSON request a line
-on stdin ({"id", "args", "env", "stdout", "stderr"}, or {"kill": id}), one JSON reply a line for each
-run as it ends ({"id", "returncode"}).
+on stdin ({"id", "args", "env", "stdout", "stderr"}, or {"kill": id}), JSON replies a line: for each run
+its pid once forked ({"id", "pid"}) and its exit code once ended ({"id", "returncode"}).
 """
 from __future__ import annotations
 
@@ -24,11 +24,11 @@ import gc
 import importlib
 import json
 import os
-import queue
 import selectors
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import traceback
 from pathlib import Path
@@ -44,36 +44,35 @@ class BehavePool:
     def __init__(self):
         self._proc: subprocess.Popen | None = None
         self._lock = threading.Lock()
-        self._waiting: dict[int, tuple[subprocess.Popen, queue.Queue]] = {}   # run id -> its child, its reply
+        self._waiting: dict[int, PoolRun] = {}   # run id -> the run, until its exit code comes
         self._ids = 0
 
     def run(self, args: list[str], env: dict, stdout: str, stderr: str, timeout: float) -> int:
         """behave with these arguments and environment, its output written to the files stdout and stderr;
         the exit code. subprocess.TimeoutExpired past timeout (the run is killed). Threads may run
         several at once."""
+        run = self.start(args, env, stdout, stderr)
+        try:
+            return run.wait(timeout)
+        except subprocess.TimeoutExpired:
+            run.kill()
+            raise
+
+    def start(self, args: list[str], env: dict, stdout: str, stderr: str) -> "PoolRun | subprocess.Popen":
+        """Start a run and return once it is a process: what ``subprocess.Popen`` would have given (pid,
+        poll, wait, kill, returncode). stdout and stderr are paths (a named pipe is read as the run writes)."""
         if not FORKS:
             with open(stdout, "w") as out, open(stderr, "w") as err:
-                return subprocess.run([sys.executable, "-m", "behave", *args], cwd=ROOT, env=env, stdout=out,
-                                      stderr=err, timeout=timeout).returncode
-        reply: queue.Queue = queue.Queue()
+                return subprocess.Popen([sys.executable, "-m", "behave", *args], cwd=ROOT, env=env,
+                                        stdin=subprocess.DEVNULL, stdout=out, stderr=err)
         with self._lock:
             proc = self._child()
             self._ids += 1
-            run_id = self._ids
-            self._waiting[run_id] = proc, reply
-            self._send(proc, {"id": run_id, "args": args, "env": env, "stdout": stdout, "stderr": stderr})
-        try:
-            returncode = reply.get(timeout=timeout)
-        except queue.Empty:
-            with self._lock:
-                self._send(proc, {"kill": run_id})
-            raise subprocess.TimeoutExpired(["behave", *args], timeout) from None
-        finally:
-            with self._lock:
-                self._waiting.pop(run_id, None)
-        if returncode is None:
-            raise RuntimeError(f"the long-lived behave (tests/behave_pool.py) ended during a run of behave {args}")
-        return returncode
+            run = PoolRun(self, proc, self._ids, args)
+            self._waiting[run.id] = run
+            self._send(proc, {"id": run.id, "args": args, "env": env, "stdout": stdout, "stderr": stderr})
+        run.wait_forked(60)
+        return run
 
     def _child(self) -> subprocess.Popen:
         if self._proc is None or self._proc.poll() is not None:
@@ -94,15 +93,23 @@ class BehavePool:
         for line in proc.stdout:
             reply = json.loads(line)
             with self._lock:
-                waiting = self._waiting.get(reply["id"])
-            if waiting is not None:
-                waiting[1].put(reply["returncode"])
+                run = self._waiting.get(reply["id"])
+                if run is not None and "returncode" in reply:
+                    del self._waiting[reply["id"]]
+            if run is not None:
+                run._told(reply)
         with self._lock:   # the child ended: no reply will come
             if self._proc is proc:
                 self._proc = None
-            for child, waiting in self._waiting.values():
-                if child is proc:
-                    waiting.put(None)
+            ended = [run for run in self._waiting.values() if run.child is proc]
+            for run in ended:
+                del self._waiting[run.id]
+        for run in ended:
+            run._told({"returncode": None})
+
+    def _kill(self, run: "PoolRun") -> None:
+        with self._lock:
+            self._send(run.child, {"kill": run.id})
 
     def close(self) -> None:
         with self._lock:
@@ -112,6 +119,47 @@ class BehavePool:
         proc.kill()   # its runs die with it (their death signal)
         proc.wait(5)
         proc.stdin.close()
+
+
+class PoolRun:
+    """One run in the long-lived behave, seen as a subprocess: its pid once forked, its exit code once
+    ended (-N for a signal, as for a subprocess)."""
+
+    def __init__(self, pool: BehavePool, child: subprocess.Popen, run_id: int, args: list[str]):
+        self.pool, self.child, self.id, self.args = pool, child, run_id, args
+        self.pid: int | None = None
+        self.returncode: int | None = None
+        self._forked, self._ended = threading.Event(), threading.Event()
+        self._child_gone = False
+
+    def _told(self, reply: dict) -> None:
+        if "pid" in reply:
+            self.pid = reply["pid"]
+            self._forked.set()
+            return
+        self.returncode = reply["returncode"]
+        self._child_gone = self.returncode is None
+        self._forked.set()
+        self._ended.set()
+
+    def wait_forked(self, timeout: float) -> int:
+        """The run's pid, once the long-lived behave has forked it."""
+        if not self._forked.wait(timeout) or self.pid is None:
+            raise RuntimeError(f"the long-lived behave (tests/behave_pool.py) did not start behave {self.args}")
+        return self.pid
+
+    def poll(self) -> int | None:
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        if not self._ended.wait(timeout):
+            raise subprocess.TimeoutExpired(["behave", *self.args], timeout)
+        if self._child_gone:
+            raise RuntimeError(f"the long-lived behave (tests/behave_pool.py) ended during a run of behave {self.args}")
+        return self.returncode
+
+    def kill(self) -> None:
+        self.pool._kill(self)
 
 
 # -- the child ---------------------------------------------------------------------------------------
@@ -209,6 +257,7 @@ def _run(request: dict, learned: int) -> None:
     before = set(sys.modules)
     os.environ.clear()
     os.environ.update(request["env"])
+    tempfile.tempdir = None   # a new process reads TMPDIR afresh
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)   # the requests are the child's
     os.close(null)
@@ -304,6 +353,8 @@ class _Child:
         os.close(learned_w)
         pidfd = os.pidfd_open(pid)
         self.runs[request["id"]] = (pid, pidfd, learned_r, [])
+        self.replies.write(json.dumps({"id": request["id"], "pid": pid}) + "\n")
+        self.replies.flush()
         self.selector.register(learned_r, selectors.EVENT_READ, ("learned", request["id"]))
         self.selector.register(pidfd, selectors.EVENT_READ, ("ended", request["id"]))
 

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.behave_runner import default_pool
+
 ROOT = Path(__file__).resolve().parent.parent
 USING = re.compile(r"using the bundled reference backend at ws://127\.0\.0\.1:(\d+)")
 PREFIXES = ("chat-suite-", "reference-backend-")
@@ -93,24 +95,38 @@ def clean_env(tmp: Path) -> dict:
 
 
 class SuiteRun:
-    """behave against the reference backend, slowed down so it is surely mid-run when signalled."""
+    """behave against the reference backend, slowed down so it is surely mid-run when signalled.
+
+    A process of its own, forked by the worker's long-lived behave (tests/behave_pool.py) with behave and
+    the project already imported; `python -m behave` afresh when the test needs the stdout a process starts
+    with (a pipe it closes)."""
 
     def __init__(self, tmp_path: Path, stdout=subprocess.DEVNULL, args: tuple = ("-D", "reference_chunk_delay=0.5",
                                                                               "--tags=@cancel")):
         self.tmp = tmp_path / "tmp"
         self.tmp.mkdir()
-        command = [sys.executable, "-m", "behave", "--no-color", "-D", "backend=reference",
-                   "-D", f"reports_dir={tmp_path / 'reports'}", *args]
-        self.proc = subprocess.Popen(command, cwd=ROOT, env=clean_env(self.tmp), stdin=subprocess.DEVNULL,
-                                     stdout=stdout, stderr=subprocess.PIPE, text=True)
+        command = ["--no-color", "-D", "backend=reference", "-D", f"reports_dir={tmp_path / 'reports'}", *args]
         self.stderr: list[str] = []
         self.port: int | None = None
         self.backend_pid: int | None = None
         self._up = threading.Event()
-        threading.Thread(target=self._drain, daemon=True).start()   # keep reading so behave never blocks on stderr
+        if stdout is subprocess.DEVNULL:
+            stderr = tmp_path / "stderr"
+            os.mkfifo(stderr)   # read as behave writes it, as a pipe is
+            threading.Thread(target=self._drain_fifo, args=(stderr,), daemon=True).start()
+            self.proc = default_pool().start(command, clean_env(self.tmp), os.devnull, str(stderr))
+        else:
+            self.proc = subprocess.Popen([sys.executable, "-m", "behave", *command], cwd=ROOT, env=clean_env(self.tmp),
+                                         stdin=subprocess.DEVNULL, stdout=stdout, stderr=subprocess.PIPE, text=True)
+            threading.Thread(target=self._drain, args=(self.proc.stderr,), daemon=True).start()
 
-    def _drain(self) -> None:
-        for line in self.proc.stderr:
+    def _drain_fifo(self, path: Path) -> None:
+        with open(path, errors="replace") as stream:
+            self._drain(stream)
+
+    def _drain(self, stream) -> None:
+        """Keep reading, so behave never blocks on stderr; note the backend's port when behave names it."""
+        for line in stream:
             self.stderr.append(line)
             if (found := USING.search(line)) and not self._up.is_set():
                 self.port = int(found.group(1))
