@@ -56,6 +56,10 @@ class BehavePool:
             return run.wait(timeout)
         except subprocess.TimeoutExpired:
             run.kill()
+            try:
+                run.wait(5)   # gone, as subprocess.run leaves a run it timed out
+            except (subprocess.TimeoutExpired, RuntimeError):
+                pass
             raise
 
     def start(self, args: list[str], env: dict, stdout: str, stderr: str) -> "PoolRun | subprocess.Popen":
