@@ -134,15 +134,13 @@ class PoolRun:
         self.pid: int | None = None
         self.returncode: int | None = None
         self._forked, self._ended = threading.Event(), threading.Event()
-        self._child_gone = False
 
     def _told(self, reply: dict) -> None:
         if "pid" in reply:
             self.pid = reply["pid"]
             self._forked.set()
             return
-        self.returncode = reply["returncode"]
-        self._child_gone = self.returncode is None
+        self.returncode = reply["returncode"]   # None: the long-lived behave itself ended
         self._forked.set()
         self._ended.set()
 
@@ -158,7 +156,7 @@ class PoolRun:
     def wait(self, timeout: float | None = None) -> int:
         if not self._ended.wait(timeout):
             raise subprocess.TimeoutExpired(["behave", *self.args], timeout)
-        if self._child_gone:
+        if self.returncode is None:
             raise RuntimeError(f"the long-lived behave (tests/behave_pool.py) ended during a run of behave {self.args}")
         return self.returncode
 
@@ -357,16 +355,18 @@ class _Child:
         os.close(learned_w)
         pidfd = os.pidfd_open(pid)
         self.runs[request["id"]] = (pid, pidfd, learned_r, [])
-        self.replies.write(json.dumps({"id": request["id"], "pid": pid}) + "\n")
-        self.replies.flush()
+        self.reply(id=request["id"], pid=pid)
         self.selector.register(learned_r, selectors.EVENT_READ, ("learned", request["id"]))
         self.selector.register(pidfd, selectors.EVENT_READ, ("ended", request["id"]))
+
+    def reply(self, **what) -> None:
+        self.replies.write(json.dumps(what) + "\n")
+        self.replies.flush()
 
     def ended(self, run_id: int) -> None:
         pid, pidfd, learned_r, said = self.runs.pop(run_id)
         _, status = os.waitpid(pid, 0)
-        self.replies.write(json.dumps({"id": run_id, "returncode": os.waitstatus_to_exitcode(status)}) + "\n")
-        self.replies.flush()
+        self.reply(id=run_id, returncode=os.waitstatus_to_exitcode(status))
         os.set_blocking(learned_r, False)
         try:   # what it wrote last (a process it started may hold the pipe open: read what is there)
             while chunk := os.read(learned_r, 1 << 16):
