@@ -14,8 +14,8 @@ from typing import Callable, Iterable
 from support.protocol import CHAT_MODE, CONTENT_KINDS, SPEECH_FLAGS, TEXT_FLAGS, CloseKind
 from support.secrets import mask
 from support.transcript import Entry, Transcript
-from support.wire import settled_fields
 from support.transcript_view import around, clip, dump
+from support.wire import settled_fields
 
 VIOLATION = "violation"
 NOTICE = "notice"   # reported in the output, fails only when the run is strict
